@@ -1,0 +1,54 @@
+"""Run configuration: frozen dataclasses that flow one way, CLI -> config -> loop."""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from train.optim import OptimConfig
+from zoo.registry import model_card
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    model: str
+    dataset: str = ""  # "" -> the card's default_dataset
+    data_dir: str | None = None
+    model_overrides: tuple[tuple[str, Any], ...] = ()  # extra zoo.create() fields, e.g. (("hidden", (256,)),)
+    loss: str = ""  # "" -> the card's loss
+    l2: float = 0.0  # L2 penalty added to the loss (the SVM's regulariser)
+    epochs: int = 10
+    batch_size: int = 128
+    eval_batch_size: int = 0  # 0 -> a multiple of batch_size near 1024
+    optim: OptimConfig = OptimConfig()
+    seed: int = 0
+    validation_fraction: float = 0.1  # held out of train when the data set ships no validation split
+    limit_train: int = 0  # use only the first N training examples (quick runs); 0 = all
+    patience: int = 0  # early stopping: epochs without validation-loss improvement; 0 = off
+    min_delta: float = 0.0
+    parallel: str = "jit"  # 'jit' (Mesh + NamedSharding) or 'pmap'
+    checkpoint_every: int = 0  # also save every N steps inside an epoch; epochs always end with a save
+    keep_checkpoints: int = 3
+    resume: bool = False
+    log_every: int = 50  # steps between host syncs (progress bar, NaN check)
+    progress: bool = True
+    plots: bool = True
+
+
+_OPTIM_KEYS = {f.name for f in dataclasses.fields(OptimConfig)} | {"optimizer"}
+
+
+def config_for(model: str, **settings: Any) -> TrainConfig:
+    """The card's recipe for `model`, with `settings` (None = keep the recipe) on top.
+
+    Optimizer settings may be given flat (optimizer=, lr=, schedule=, ...).
+    """
+    merged = {**model_card(model).recipe, **{k: v for k, v in settings.items() if v is not None}}
+    optim = {("name" if k == "optimizer" else k): v for k, v in merged.items() if k in _OPTIM_KEYS}
+    rest = {k: v for k, v in merged.items() if k not in _OPTIM_KEYS}
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    unknown = sorted(set(rest) - known)
+    if unknown:
+        raise TypeError(f"unknown training setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known | _OPTIM_KEYS))}")
+    if isinstance(rest.get("model_overrides"), dict):
+        rest["model_overrides"] = tuple(sorted(rest["model_overrides"].items()))
+    return TrainConfig(model=model, optim=OptimConfig(**optim), **rest)

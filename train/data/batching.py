@@ -1,0 +1,45 @@
+"""Seeded, resumable batching over any `Source`.
+
+The order of epoch e is permutation(seed, e) and nothing else, so the batch
+at (epoch, index) is a pure function of the seed: resuming needs only the
+step counter, and every process of a multi-process run builds the same
+global batch.
+"""
+from __future__ import annotations
+
+from typing import Iterator
+
+import numpy as np
+
+
+def steps_per_epoch(num_examples: int, batch_size: int) -> int:
+    if batch_size > num_examples:
+        raise ValueError(f"batch size {batch_size} is larger than the {num_examples} training examples; "
+                         f"use --batch-size {num_examples} or less")
+    return num_examples // batch_size  # the last partial batch is dropped in training
+
+
+def epoch_order(num_examples: int, seed: int, epoch: int) -> np.ndarray:
+    return np.random.default_rng([seed, epoch]).permutation(num_examples)
+
+
+def train_batches(source, batch_size: int, seed: int, epoch: int, start: int = 0) -> Iterator[dict]:
+    """Batches `start`, `start+1`, ... of `epoch`: {'x', 'y', 'mask'}."""
+    order = epoch_order(len(source), seed, epoch)
+    for i in range(start, steps_per_epoch(len(source), batch_size)):
+        x, y = source.take(order[i * batch_size:(i + 1) * batch_size])
+        yield {"x": x, "y": y, "mask": np.ones(len(y), np.float32)}
+
+
+def eval_batches(source, batch_size: int) -> Iterator[dict]:
+    """Every example once, in order; the last batch is padded and its padding masked out."""
+    n = len(source)
+    for start in range(0, n, batch_size):
+        idx = np.arange(start, min(start + batch_size, n))
+        x, y = source.take(idx)
+        pad = batch_size - len(idx)
+        mask = np.concatenate([np.ones(len(idx), np.float32), np.zeros(pad, np.float32)])
+        if pad:
+            x = np.concatenate([x, np.zeros((pad, *x.shape[1:]), x.dtype)])
+            y = np.concatenate([y, np.zeros((pad, *y.shape[1:]), y.dtype)])
+        yield {"x": x, "y": y, "mask": mask}

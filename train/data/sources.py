@@ -1,0 +1,80 @@
+"""Random-access example sources and the `Dataset` that groups them into splits."""
+from __future__ import annotations
+
+import dataclasses
+from typing import Protocol
+
+import numpy as np
+
+
+class Source(Protocol):
+    def __len__(self) -> int: ...
+    def take(self, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...  # x [n, ...] float32, y [n]
+
+
+@dataclasses.dataclass
+class ArraySource:
+    """In-memory arrays; `take` is one vectorised gather."""
+
+    x: np.ndarray
+    y: np.ndarray
+    scale: float = 1.0  # uint8 images stay uint8 in memory (4x smaller) and are scaled per batch
+
+    def __post_init__(self):
+        if len(self.x) != len(self.y):
+            raise ValueError(f"{len(self.x)} inputs but {len(self.y)} targets")
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def take(self, indices):
+        return self.x[indices].astype(np.float32) * np.float32(self.scale), self.y[indices]
+
+    def subset(self, indices) -> "ArraySource":
+        return ArraySource(self.x[indices], self.y[indices], self.scale)
+
+
+@dataclasses.dataclass
+class Dataset:
+    name: str
+    splits: dict[str, Source]  # 'train', 'test' and usually 'validation'
+    task: str  # 'classification' | 'regression'
+    num_classes: int  # 0 for regression
+    input_shape: tuple[int, ...]  # one example, after preprocessing
+    num_targets: int = 1  # regression outputs
+    class_names: list[str] | None = None
+    description: str = ""
+
+    def split(self, name: str) -> Source:
+        if name not in self.splits:
+            raise KeyError(f"{self.name} has no {name!r} split; it has {', '.join(self.splits)}")
+        return self.splits[name]
+
+    def summary(self) -> dict:
+        return {"name": self.name, "task": self.task, "num_classes": self.num_classes,
+                "input_shape": list(self.input_shape), **{f"{k}_size": len(v) for k, v in self.splits.items()}}
+
+
+def carve_validation(train: ArraySource, fraction: float, seed: int) -> tuple[ArraySource, ArraySource | None]:
+    """Hold out a seeded random `fraction` of train as validation."""
+    if fraction <= 0:
+        return train, None
+    if not 0 < fraction < 1:
+        raise ValueError(f"validation fraction must be in [0, 1), got {fraction}")
+    order = np.random.default_rng(seed).permutation(len(train))
+    n_val = max(1, int(round(len(train) * fraction)))
+    return train.subset(np.sort(order[n_val:])), train.subset(np.sort(order[:n_val]))
+
+
+@dataclasses.dataclass
+class Subset:
+    """The examples of `source` at `indices`, for any source (arrays or TFDS)."""
+
+    source: Source
+    indices: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def take(self, indices):
+        return self.source.take(self.indices[indices])

@@ -1,0 +1,216 @@
+"""`train_and_evaluate(config, workdir)`: the one training loop behind the CLI, notebooks and tests."""
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+from tqdm.auto import tqdm
+
+import zoo
+from train import report
+from train.checkpoint import Checkpointer
+from train.config import TrainConfig
+from train.data import eval_batches, load_dataset, steps_per_epoch, train_batches
+from train.data.sources import Dataset, Subset
+from train.metrics import classification_metrics, regression_metrics
+from train.optim import make_optimizer
+from train.parallel import check_divisible, make_parallel
+from train.state import TrainState, create_train_state
+from train.steps import make_supervised_steps
+from zoo.errors import ZooError
+
+
+class NonFiniteLossError(ZooError, FloatingPointError):
+    """The training loss became NaN or infinite."""
+
+
+@dataclasses.dataclass
+class TrainResult:
+    summary: dict[str, Any]
+    state: TrainState  # final state, on host
+    model: Any  # the flax module, for model.apply(...)
+
+
+def _fresh_record() -> dict[str, Any]:
+    return {"step": 0, "history": [], "best_val_loss": None, "bad_epochs": 0,
+            "epoch_sums": {}, "stop_reason": None}
+
+
+def build_model(config: TrainConfig, dataset: Dataset):
+    card = zoo.model_card(config.model)
+    if card.task != dataset.task:
+        raise ZooError(f"{config.model} is a {card.task} model but {dataset.name} is a {dataset.task} data set; "
+                       f"pick a {card.task} data set, e.g. --data {card.default_dataset}")
+    fields = {f.name for f in dataclasses.fields(card.builder)}
+    head = {"num_classes": dataset.num_classes} if card.task == "classification" else {"num_outputs": dataset.num_targets}
+    if "in_features" in fields:
+        head["in_features"] = int(np.prod(dataset.input_shape))
+    return zoo.create(config.model, **{**head, **dict(config.model_overrides)})
+
+
+class _Trainer:
+    """One run's moving parts; `train_and_evaluate` is its only caller."""
+
+    def __init__(self, config: TrainConfig, workdir: Path, devices):
+        self.config, self.workdir = config, workdir
+        self.main = jax.process_index() == 0
+        card = zoo.model_card(config.model)
+        self.dataset = load_dataset(config.dataset or card.default_dataset, data_dir=config.data_dir,
+                                    validation_fraction=config.validation_fraction, seed=config.seed)
+        if config.limit_train:
+            train = self.dataset.splits["train"]
+            self.dataset.splits["train"] = Subset(train, np.arange(min(config.limit_train, len(train))))
+        self.parallel = make_parallel(config.parallel, devices)
+        check_divisible(config.batch_size, self.parallel.num_devices)
+        self.eval_batch_size = config.eval_batch_size or config.batch_size * max(1, 1024 // config.batch_size)
+        check_divisible(self.eval_batch_size, self.parallel.num_devices, "eval batch size")
+
+        self.model = build_model(config, self.dataset)
+        train = self.dataset.splits["train"]
+        self.steps_per_epoch = steps_per_epoch(len(train), config.batch_size)
+        tx = make_optimizer(config.optim, self.steps_per_epoch * config.epochs)
+        self.steps = make_supervised_steps(self.model, tx, config.loss or card.loss, config.l2)
+        example_x, _ = train.take(np.arange(1))
+        self.template = jax.device_get(create_train_state(self.model, tx, example_x, config.seed))
+        self.train_step = self.parallel.compile_train(self.steps.train)
+        self.eval_step = self.parallel.compile_eval(self.steps.eval)
+
+    def restore_or_start(self, checkpointer: Checkpointer) -> tuple[Any, dict]:
+        latest = checkpointer.latest_step()
+        if latest is None:
+            return self.template, _fresh_record()
+        if not self.config.resume:
+            raise ZooError(f"{self.workdir} already holds checkpoints (latest at step {latest}); pass --resume to "
+                           "continue that run, or choose a new --workdir")
+        return checkpointer.restore(self.template)
+
+    def evaluate(self, state, split: str) -> dict[str, Any]:
+        source = self.dataset.split(split)
+        outputs, losses, targets = [], [], []
+        for batch in eval_batches(source, self.eval_batch_size):
+            result = self.parallel.gather(self.eval_step(state, self.parallel.put_batch(batch)))
+            keep = batch["mask"] > 0
+            outputs.append(result["outputs"][keep])
+            losses.append(result["loss"][keep])
+            targets.append(batch["y"][keep])
+        outputs, targets = np.concatenate(outputs), np.concatenate(targets)
+        metrics = {"loss": float(np.mean(np.concatenate(losses)))}
+        if self.steps.regression:
+            metrics.update(regression_metrics(outputs, targets))
+        else:
+            metrics.update(classification_metrics(outputs, targets, self.dataset.num_classes))
+        return metrics
+
+
+def _add_sums(sums: dict[str, float], metrics: list[dict], first_step: int) -> None:
+    for offset, m in enumerate(metrics):
+        values = {k: float(v) for k, v in m.items()}
+        if not all(math.isfinite(v) for v in values.values()):
+            raise NonFiniteLossError(
+                f"training loss became {values.get('loss')} at step {first_step + offset}. Nothing was saved after "
+                "the last finite step, so the last good checkpoint is intact. Lower --lr, add --clip-norm 1.0, "
+                "or check the data for NaN/inf values."
+            )
+        for k, v in values.items():
+            sums[k] = sums.get(k, 0.0) + v
+        sums["batches"] = sums.get("batches", 0) + 1
+
+
+def train_and_evaluate(config: TrainConfig, workdir: str | Path, *, devices=None) -> TrainResult:
+    """Train `config.model`, evaluate on the test split, write the workdir's reports.
+
+    Resumable: with `config.resume`, continues the exact trajectory of the last
+    checkpoint in `workdir` (params, optimizer, rng, data position, history).
+    """
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    t = _Trainer(config, workdir, devices)
+    checkpointer = Checkpointer(workdir / "checkpoints", keep=config.keep_checkpoints)
+    host_state, record = t.restore_or_start(checkpointer)
+    state = t.parallel.put_state(host_state)
+    log = report.RunLog(workdir, record["history"], enabled=t.main)
+    spe, step = t.steps_per_epoch, int(record["step"])
+    started, first_step = time.perf_counter(), step
+
+    def checkpoint(sums):
+        record.update(step=step, epoch_sums=dict(sums))
+        checkpointer.save(step, t.parallel.get_state(state), record)
+
+    try:
+        for epoch in range(step // spe, config.epochs):
+            if record["stop_reason"]:
+                break
+            sums = dict(record["epoch_sums"]) if step % spe else {}
+            pending: list = []
+            bar = tqdm(total=spe, initial=step % spe, desc=f"epoch {epoch + 1}/{config.epochs}", leave=False,
+                       disable=not (config.progress and t.main))
+            for batch in train_batches(t.dataset.splits["train"], config.batch_size, config.seed, epoch, step % spe):
+                state, metrics = t.train_step(state, t.parallel.put_batch(batch))
+                step += 1
+                pending.append(metrics)
+                bar.update()
+                end_of_epoch = step % spe == 0
+                if len(pending) >= config.log_every or end_of_epoch:
+                    fetched = [{k: t.parallel.scalar(v) for k, v in m.items()} for m in pending]
+                    _add_sums(sums, fetched, step - len(pending) + 1)
+                    pending = []
+                    bar.set_postfix(loss=f"{sums['loss'] / sums['batches']:.4f}")
+                if config.checkpoint_every and step % config.checkpoint_every == 0 and not end_of_epoch:
+                    checkpoint(sums)
+            bar.close()
+
+            epoch_record = {"epoch": epoch + 1, "step": step}
+            epoch_record.update({f"train_{k}": v / sums["batches"] for k, v in sums.items() if k != "batches"})
+            if "validation" in t.dataset.splits:
+                val = t.evaluate(state, "validation")
+                epoch_record.update({f"val_{k}": v for k, v in val.items() if isinstance(v, float)})
+                _early_stopping(record, val["loss"], config, epoch + 1)
+            record["history"].append(epoch_record)
+            log.log_epoch(epoch_record)
+            checkpoint({})
+    finally:
+        log.close()
+        checkpointer.close()
+
+    elapsed = time.perf_counter() - started
+    test = t.evaluate(state, "test")
+    summary = {
+        "model": config.model,
+        "dataset": t.dataset.name,
+        "epochs": len(record["history"]),
+        "steps": step,
+        "test_loss": test["loss"],
+        "test_accuracy": test.get("accuracy"),
+        **{f"test_{k}": v for k, v in test.items() if k not in ("loss", "accuracy")},
+        "stop_reason": record["stop_reason"] or "completed",
+        "history": record["history"],
+        "parallel": config.parallel,
+        "devices": t.parallel.num_devices,
+        "processes": jax.process_count(),
+        "steps_per_sec_this_session": (step - first_step) / elapsed if step > first_step else None,
+        "data": t.dataset.summary(),
+        "config": dataclasses.asdict(config),
+    }
+    if t.main:
+        report.write_summary(workdir, summary)
+        if config.plots:
+            report.plot_curves(record["history"], workdir / "learning_curves.png")
+            if "confusion_matrix" in test:
+                report.plot_confusion(test["confusion_matrix"], t.dataset.class_names, workdir / "confusion_matrix.png")
+    return TrainResult(summary=summary, state=t.parallel.get_state(state), model=t.model)
+
+
+def _early_stopping(record: dict, val_loss: float, config: TrainConfig, epoch: int) -> None:
+    best = record["best_val_loss"]
+    if best is None or val_loss < best - config.min_delta:
+        record["best_val_loss"], record["bad_epochs"] = val_loss, 0
+        return
+    record["bad_epochs"] += 1
+    if config.patience and record["bad_epochs"] >= config.patience:
+        record["stop_reason"] = (f"early stopping after epoch {epoch}: validation loss did not improve on "
+                                 f"{best:.4f} for {config.patience} epochs")

@@ -1,0 +1,117 @@
+"""Single-layer linear models: perceptron, logistic regression, linear SVM, linear regression.
+
+The three classifiers share one module, a score s = w.x + b; they differ in
+the loss they are trained with (the card's `loss`) and nothing else, which is
+exactly how the textbook treats them. With two classes the module emits one
+score per example; with K > 2 it emits K one-vs-rest scores.
+"""
+from __future__ import annotations
+
+import flax.linen as nn
+import jax.numpy as jnp
+
+from zoo.layers import flatten_features
+from zoo.registry import ModelCard, register
+
+
+class LinearClassifier(nn.Module):
+    """Scores [B, 1] for two classes, [B, K] (one-vs-rest) for K > 2."""
+
+    num_classes: int = 2
+    in_features: int | None = None
+    dtype: jnp.dtype = jnp.float32
+    param_dtype: jnp.dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, x, *, train: bool = False):  # x: [B, ...] -> [B, 1 or K]
+        del train
+        flat = flatten_features(x, self.in_features, type(self).__name__)
+        outputs = 1 if self.num_classes == 2 else self.num_classes
+        scores = nn.Dense(outputs, dtype=self.dtype, param_dtype=self.param_dtype, name="linear")(flat)
+        return scores.astype(jnp.float32)
+
+    def predict(self, x):
+        """Class ids: Heaviside step on the score for two classes, argmax otherwise."""
+        scores = self(x)
+        if scores.shape[-1] == 1:
+            return (scores[:, 0] > 0).astype(jnp.int32)
+        return jnp.argmax(scores, axis=-1)
+
+
+class LinearRegression(nn.Module):
+    num_outputs: int = 1
+    in_features: int | None = None
+    dtype: jnp.dtype = jnp.float32
+    param_dtype: jnp.dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, x, *, train: bool = False):  # x: [B, ...] -> [B, num_outputs]
+        del train
+        flat = flatten_features(x, self.in_features, type(self).__name__)
+        out = nn.Dense(self.num_outputs, dtype=self.dtype, param_dtype=self.param_dtype, name="linear")(flat)
+        return out.astype(jnp.float32)
+
+
+_SKLEARN_SPLIT = "same stratified 80/20 split, standardised features, scikit-learn 1.9 defaults"
+
+register(ModelCard(
+    name="perceptron",
+    family="linear",
+    builder=LinearClassifier,
+    task="classification",
+    loss="perceptron",
+    default_dataset="breast_cancer",
+    input_spec="float32 [B, F] (trailing axes are flattened); F fixed at first call",
+    example_input_shape=(30,),
+    reference={"metric": "test_accuracy", "value": 0.965, "dataset": "breast_cancer",
+               "source": f"sklearn.linear_model.Perceptron, {_SKLEARN_SPLIT}"},
+    description="Rosenblatt perceptron: step activation on a linear score, trained with the "
+                "perceptron criterion max(0, -y*s); plain SGD on it is the perceptron update rule.",
+    recipe={"epochs": 20, "batch_size": 32, "optimizer": "sgd", "lr": 0.1},
+))
+
+register(ModelCard(
+    name="logistic_regression",
+    family="linear",
+    builder=LinearClassifier,
+    task="classification",
+    loss="sigmoid_cross_entropy",
+    default_dataset="breast_cancer",
+    input_spec="float32 [B, F] (trailing axes are flattened); F fixed at first call",
+    example_input_shape=(30,),
+    reference={"metric": "test_accuracy", "value": 0.982, "dataset": "breast_cancer",
+               "source": f"sklearn.linear_model.LogisticRegression, {_SKLEARN_SPLIT}"},
+    description="Sigmoid of a linear score trained with binary cross-entropy (one-vs-rest for K>2).",
+    recipe={"epochs": 50, "batch_size": 32, "optimizer": "sgd", "lr": 0.1},
+))
+
+register(ModelCard(
+    name="linear_svm",
+    family="linear",
+    builder=LinearClassifier,
+    task="classification",
+    loss="hinge",
+    default_dataset="breast_cancer",
+    input_spec="float32 [B, F] (trailing axes are flattened); F fixed at first call",
+    example_input_shape=(30,),
+    reference={"metric": "test_accuracy", "value": 0.974, "dataset": "breast_cancer",
+               "source": f"sklearn.svm.LinearSVC, {_SKLEARN_SPLIT}"},
+    description="Soft-margin linear SVM in the primal: hinge loss plus an L2 penalty on the weights.",
+    recipe={"epochs": 50, "batch_size": 32, "optimizer": "sgd", "lr": 0.01, "l2": 1e-3},
+))
+
+register(ModelCard(
+    name="linear_regression",
+    family="linear",
+    builder=LinearRegression,
+    task="regression",
+    loss="mse",
+    default_dataset="diabetes",
+    input_spec="float32 [B, F] (trailing axes are flattened); F fixed at first call",
+    example_input_shape=(10,),
+    reference={"metric": "test_r2", "value": 0.332, "dataset": "diabetes",
+               "source": "sklearn.linear_model.LinearRegression (ordinary least squares) on the same "
+                         "80/20 split, standardised features and target"},
+    description="Least squares by gradient descent on mean squared error.",
+    recipe={"epochs": 100, "batch_size": 32, "optimizer": "sgd", "lr": 0.05},
+))

@@ -1,0 +1,103 @@
+"""Name -> architecture registry, in the spirit of timm's `create_model`.
+
+Every architecture registers a `ModelCard`: how to build it, what it eats,
+which task and data set it is meant for, and the figure it should reach.
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from typing import Any, Callable
+
+import flax.linen as nn
+
+from zoo.errors import UnknownNameError
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelCard:
+    name: str
+    family: str
+    builder: Callable[..., nn.Module]
+    task: str  # 'classification' | 'regression'
+    loss: str  # default loss name, see train.losses
+    default_dataset: str
+    input_spec: str  # human-readable: dtype and shape the module expects
+    example_input_shape: tuple[int, ...]  # one example, used by tests and param counts
+    reference: dict[str, Any]  # {'metric', 'value', 'dataset', 'source'}
+    description: str = ""
+    defaults: dict[str, Any] = dataclasses.field(default_factory=dict)
+    # Training defaults the reference figure was reached with; the CLI flags override them.
+    recipe: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "builder"}
+        out["module"] = f"{self.builder.__module__}.{self.builder.__qualname__}"
+        return out
+
+
+_MODELS: dict[str, ModelCard] = {}
+
+
+def register(card: ModelCard) -> ModelCard:
+    if card.name in _MODELS:
+        raise ValueError(f"model {card.name!r} is registered twice")
+    _MODELS[card.name] = card
+    return card
+
+
+def suggest(name: str, choices: list[str]) -> str:
+    close = difflib.get_close_matches(name, choices, n=3, cutoff=0.5)
+    return f" Did you mean: {', '.join(close)}?" if close else ""
+
+
+def _lookup(name: str) -> ModelCard:
+    try:
+        return _MODELS[name]
+    except KeyError:
+        raise UnknownNameError(
+            f"unknown model {name!r}.{suggest(name, list(_MODELS))} "
+            f"zoo.list_models() lists all {len(_MODELS)} models."
+        ) from None
+
+
+def list_models(family: str | None = None) -> list[str]:
+    """Sorted registered names, optionally only those of one family."""
+    if family is not None and family not in {c.family for c in _MODELS.values()}:
+        families = sorted({c.family for c in _MODELS.values()})
+        raise UnknownNameError(f"unknown family {family!r}; known families: {', '.join(families)}")
+    return sorted(n for n, c in _MODELS.items() if family is None or c.family == family)
+
+
+def create(name: str, **overrides: Any) -> nn.Module:
+    """Build the named module; `overrides` replace the card's default fields."""
+    card = _lookup(name)
+    fields = {f.name for f in dataclasses.fields(card.builder)} - {"parent", "name"}
+    unknown = sorted(set(overrides) - fields)
+    if unknown:
+        raise TypeError(
+            f"{name} has no field(s) {', '.join(unknown)}; its fields are: {', '.join(sorted(fields))}"
+        )
+    return card.builder(**{**card.defaults, **overrides})
+
+
+def card(name: str) -> dict[str, Any]:
+    """The model's card as a plain dict, with its parameter count at default settings."""
+    model_card = _lookup(name)
+    out = model_card.to_dict()
+    out["param_count"] = count_params(create(name), model_card.example_input_shape)
+    return out
+
+
+def model_card(name: str) -> ModelCard:
+    return _lookup(name)
+
+
+def count_params(module: nn.Module, example_input_shape: tuple[int, ...]) -> int:
+    import jax
+    import jax.numpy as jnp
+
+    shapes = jax.eval_shape(
+        lambda: module.init(jax.random.key(0), jnp.zeros((1, *example_input_shape), jnp.float32))
+    )
+    return int(sum(x.size for x in jax.tree.leaves(shapes.get("params", {}))))
