@@ -84,6 +84,16 @@ class Checkpointer:
             raise self._unreadable(step, err) from err
         return jax.tree.map(np.asarray, restored), record
 
+    def restore_raw(self, step: int | None = None) -> tuple[dict, dict[str, Any]]:
+        """The saved state as nested dicts of arrays, without a model at hand (inspection, export)."""
+        step = self.latest_step() if step is None else step
+        try:
+            out = self.manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(),
+                                                                     record=ocp.args.JsonRestore()))
+        except Exception as err:
+            raise self._unreadable(step, err) from err
+        return jax.tree.map(np.asarray, out["state"]), out["record"]
+
     def _unreadable(self, step: int, err: Exception) -> CheckpointError:
         others = [s for s in self.steps() if s != step]
         fallback = (f"The earlier checkpoint(s) at step {', '.join(map(str, others))} are untouched: move "

@@ -155,12 +155,15 @@ def train_and_evaluate(config: TrainConfig, workdir: str | Path, *, devices=None
                 pending.append(metrics)
                 bar.update()
                 end_of_epoch = step % spe == 0
-                if len(pending) >= config.log_every or end_of_epoch:
+                save_now = bool(config.checkpoint_every) and step % config.checkpoint_every == 0 and not end_of_epoch
+                # Sync with the device only every log_every steps, and always before a save so
+                # the checkpoint's running sums include every step it has taken.
+                if len(pending) >= config.log_every or end_of_epoch or save_now:
                     fetched = [{k: t.parallel.scalar(v) for k, v in m.items()} for m in pending]
                     _add_sums(sums, fetched, step - len(pending) + 1)
                     pending = []
                     bar.set_postfix(loss=f"{sums['loss'] / sums['batches']:.4f}")
-                if config.checkpoint_every and step % config.checkpoint_every == 0 and not end_of_epoch:
+                if save_now:
                     checkpoint(sums)
             bar.close()
 

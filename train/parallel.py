@@ -83,7 +83,11 @@ class PmapParallel:
     axis_name = "devices"
 
     def __init__(self, devices=None):
-        self.devices = list(devices) if devices is not None else jax.local_devices()
+        # pmap's own default (devices=None) spans every process's devices; an
+        # explicit list would confine psum to this process, so pass one only
+        # when the caller chose a subset (single-process runs).
+        self.pmap_devices = list(devices) if devices is not None else None
+        self.devices = self.pmap_devices or jax.local_devices()
         self.local_count = len(self.devices)
         self.num_devices = self.local_count * jax.process_count()
         # pmap takes arrays whose leading axis is split one slice per device.
@@ -91,7 +95,7 @@ class PmapParallel:
 
     def _pmap(self, body: Callable, **kwargs) -> Callable:
         return jax.pmap(functools.partial(body, axis_name=self.axis_name), axis_name=self.axis_name,
-                        devices=self.devices, **kwargs)
+                        devices=self.pmap_devices, **kwargs)
 
     def compile_train(self, body: Callable) -> Callable:
         return self._pmap(body, donate_argnums=0)

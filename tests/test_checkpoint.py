@@ -1,0 +1,109 @@
+"""Orbax checkpoints: exact resume (also after kill -9), clear errors, nothing good overwritten."""
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import jax
+import numpy as np
+import pytest
+
+from conftest import quick
+from helpers import ROOT, python_env
+from train import train_and_evaluate
+from train.checkpoint import Checkpointer, CheckpointError
+from zoo.errors import ZooError
+
+SMALL = {"dataset": "digits", "batch_size": 32, "model_overrides": {"hidden": (32,)}}
+
+
+def final_params(workdir):
+    ckpt = Checkpointer(workdir / "checkpoints")
+    state, record = ckpt.restore_raw()
+    ckpt.close()
+    return state["params"], record
+
+
+def test_resume_continues_the_exact_trajectory(tmp_path):
+    # Stopping after 2 epochs and extending to 4 matches one 4-epoch run only when the
+    # schedule does not depend on the epoch count, hence `constant` here.
+    run = {**SMALL, "schedule": "constant"}
+    full = train_and_evaluate(quick("mlp", epochs=4, **run), tmp_path / "full").state.params
+    train_and_evaluate(quick("mlp", epochs=2, **run), tmp_path / "split")
+    resumed = train_and_evaluate(quick("mlp", epochs=4, resume=True, **run), tmp_path / "split")
+    jax.tree.map(np.testing.assert_array_equal, full, resumed.state.params)
+    assert [r["epoch"] for r in resumed.summary["history"]] == [1, 2, 3, 4]
+
+
+def test_keep_n_checkpoints(tmp_path):
+    train_and_evaluate(quick("mlp", epochs=5, keep_checkpoints=2, **SMALL), tmp_path)
+    steps = Checkpointer(tmp_path / "checkpoints").steps()
+    assert len(steps) == 2 and steps[-1] == 5 * (1293 // 32)
+
+
+def test_existing_run_is_not_overwritten_without_resume(tmp_path):
+    train_and_evaluate(quick("mlp", epochs=1, **SMALL), tmp_path)
+    with pytest.raises(ZooError, match="--resume"):
+        train_and_evaluate(quick("mlp", epochs=2, **SMALL), tmp_path)
+
+
+def test_mismatched_checkpoint_lists_keys(tmp_path):
+    train_and_evaluate(quick("mlp", epochs=1, **SMALL), tmp_path)
+    other = quick("mlp", epochs=2, resume=True, dataset="digits", batch_size=32, model_overrides={"hidden": (16,)})
+    with pytest.raises(CheckpointError, match=r"does not match this model[\s\S]*hidden_0.*\[64, 32\].*\[64, 16\]"):
+        train_and_evaluate(other, tmp_path)
+
+
+def test_corrupted_checkpoint_is_reported_and_earlier_one_untouched(tmp_path):
+    train_and_evaluate(quick("mlp", epochs=2, **SMALL), tmp_path)
+    ckpt_dir = tmp_path / "checkpoints"
+    first, latest = Checkpointer(ckpt_dir).steps()
+    for f in (ckpt_dir / str(latest) / "state").rglob("*"):
+        if f.is_file() and f.stat().st_size > 0 and "metadata" not in f.name:
+            f.write_bytes(b"\0garbage")
+    with pytest.raises(CheckpointError, match=rf"step {latest}.*corrupted[\s\S]*resume from step {first}"):
+        train_and_evaluate(quick("mlp", epochs=3, resume=True, **SMALL), tmp_path)
+    assert (ckpt_dir / str(first)).is_dir()
+    shutil.move(ckpt_dir / str(latest), tmp_path / "bad")  # the fix the message names
+    resumed = train_and_evaluate(quick("mlp", epochs=3, resume=True, **SMALL), tmp_path)
+    assert resumed.summary["epochs"] == 3
+
+
+def _cli(workdir, *extra):
+    return [sys.executable, "-m", "train", "mlp", "--data", "digits", "--epochs", "25", "--batch-size", "16",
+            "--set", "hidden=64,", "--checkpoint-every", "7", "--keep-checkpoints", "2", "--no-progress",
+            "--no-plots", "--workdir", str(workdir), *extra]
+
+
+def test_kill_dash_9_then_resume_is_bitwise_equal(tmp_path):
+    reference = subprocess.run(_cli(tmp_path / "ref"), cwd=ROOT, env=python_env(), capture_output=True,
+                               text=True, timeout=300)
+    assert reference.returncode == 0, reference.stderr[-2000:]
+
+    victim = subprocess.Popen(_cli(tmp_path / "run"), cwd=ROOT, env=python_env(),
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ckpt_dir = tmp_path / "run" / "checkpoints"
+    deadline = time.time() + 240
+    try:
+        # Kill once a few checkpoints exist: mid-training, at an arbitrary point, possibly mid-save.
+        while time.time() < deadline and victim.poll() is None:
+            steps = [int(p.name) for p in ckpt_dir.glob("[0-9]*") if p.name.isdigit()]
+            if steps and max(steps) >= 150:
+                break
+            time.sleep(0.02)
+        assert victim.poll() is None, "the run finished before it could be killed; make it longer"
+        victim.send_signal(signal.SIGKILL)
+    finally:
+        victim.kill()
+        victim.wait(timeout=30)
+    killed_at = max(Checkpointer(ckpt_dir).steps())
+    assert killed_at < 25 * (1293 // 16)
+
+    resumed = subprocess.run(_cli(tmp_path / "run", "--resume"), cwd=ROOT, env=python_env(), capture_output=True,
+                             text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    ref_params, ref_record = final_params(tmp_path / "ref")
+    run_params, run_record = final_params(tmp_path / "run")
+    jax.tree.map(np.testing.assert_array_equal, ref_params, run_params)
+    assert run_record["history"] == ref_record["history"]

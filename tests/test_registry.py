@@ -1,0 +1,104 @@
+import dataclasses
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import zoo
+from zoo.errors import InputShapeError, UnknownNameError
+
+REQUIRED_CARD_KEYS = {"name", "family", "task", "default_dataset", "input_spec", "reference", "param_count"}
+
+
+def test_first_entries_registered():
+    assert {"perceptron", "logistic_regression", "linear_svm", "mlp", "mlp_small"} <= set(zoo.list_models())
+    assert zoo.list_models("mlp") == ["mlp", "mlp_small"]
+
+
+def test_unknown_model_suggests_closest():
+    with pytest.raises(UnknownNameError, match=r"Did you mean: mlp"):
+        zoo.create("mlpp")
+    with pytest.raises(UnknownNameError, match="logistic_regression"):
+        zoo.card("logistic_regresion")
+    with pytest.raises(UnknownNameError, match="known families"):
+        zoo.list_models("cnn_family_that_does_not_exist")
+
+
+def test_unknown_override_lists_fields():
+    with pytest.raises(TypeError, match="hidden"):
+        zoo.create("mlp", hiden=(10,))
+
+
+def test_mlp_sizes_follow_the_notes():
+    assert zoo.create("mlp").hidden == (512, 512)
+    assert zoo.create("mlp_small").hidden == (50, 20)
+    assert zoo.card("mlp")["param_count"] == 784 * 512 + 512 + 512 * 512 + 512 + 512 * 10 + 10
+    assert zoo.card("mlp_small")["param_count"] == 784 * 50 + 50 + 50 * 20 + 20 + 20 * 10 + 10
+
+
+@pytest.mark.parametrize("name", zoo.list_models())
+def test_card_is_complete(name):
+    card = zoo.card(name)
+    assert REQUIRED_CARD_KEYS <= card.keys()
+    assert {"metric", "value", "dataset", "source"} <= card["reference"].keys()
+    assert card["param_count"] > 0
+
+
+@pytest.mark.parametrize("name", zoo.list_models())
+def test_model_init_forward_backward(name):
+    """The timm-style sweep: every registered model inits, runs under jit, differentiates, stays finite."""
+    card = zoo.model_card(name)
+    head = {"num_classes": 3} if card.task == "classification" else {"num_outputs": 2}
+    model = zoo.create(name, **head)
+    x = jax.random.normal(jax.random.key(0), (4, *card.example_input_shape))
+    variables = model.init(jax.random.key(1), x)
+    out = jax.jit(lambda v, x: model.apply(v, x))(variables, x)
+    chex.assert_shape(out, (4, 3 if card.task == "classification" else 2))
+    chex.assert_tree_all_finite(out)
+
+    def loss(params):
+        return jnp.sum(model.apply({**variables, "params": params}, x, train=True,
+                                   rngs={"dropout": jax.random.key(2)}) ** 2)
+
+    grads = jax.jit(jax.grad(loss))(variables["params"])
+    chex.assert_trees_all_equal_shapes(grads, variables["params"])
+    chex.assert_tree_all_finite(grads)
+    assert any(float(jnp.abs(g).sum()) > 0 for g in jax.tree.leaves(grads))
+
+
+def test_binary_linear_models_emit_one_score():
+    model = zoo.create("logistic_regression", num_classes=2)
+    x = jnp.ones((5, 30))
+    variables = model.init(jax.random.key(0), x)
+    assert model.apply(variables, x).shape == (5, 1)
+    preds = model.apply(variables, x, method="predict")
+    assert preds.shape == (5,) and set(np.unique(preds)) <= {0, 1}
+
+
+def test_input_size_inferred_from_data():
+    model = zoo.create("mlp")
+    for shape in [(2, 8, 8), (2, 28, 28), (2, 30)]:
+        variables = model.init(jax.random.key(0), jnp.zeros(shape))
+        assert variables["params"]["hidden_0"]["kernel"].shape[0] == np.prod(shape[1:])
+
+
+def test_wrong_input_shape_names_the_fix():
+    model = zoo.create("mlp", in_features=64)
+    variables = model.init(jax.random.key(0), jnp.zeros((1, 8, 8)))
+    with pytest.raises(InputShapeError, match=r"built for 64 input features per example but got 784.*in_features=784"):
+        model.apply(variables, jnp.zeros((2, 28, 28)))
+    with pytest.raises(InputShapeError, match="add a batch axis"):
+        model.apply(variables, jnp.zeros((64,)))
+    with pytest.raises(InputShapeError, match="/ 255"):
+        model.apply(variables, jnp.zeros((2, 8, 8), jnp.uint8))
+
+
+def test_bf16_compute_switch():
+    model = zoo.create("mlp", dtype=jnp.bfloat16)
+    x = jnp.ones((2, 28, 28))
+    variables = model.init(jax.random.key(0), x)
+    assert jax.tree.leaves(variables)[0].dtype == jnp.float32  # params stay f32
+    assert model.apply(variables, x).dtype == jnp.float32  # logits returned in f32
+    assert dataclasses.replace(model, dtype=jnp.float32).apply(variables, x).shape == (2, 10)
