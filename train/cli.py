@@ -65,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--coordinator", help="HOST:PORT of process 0, for jax.distributed.initialize")
     g.add_argument("--num-processes", type=int)
     g.add_argument("--process-id", type=int)
+    g.add_argument("--init-timeout", type=int, default=300, help="seconds to wait for every process to join")
     return p
 
 
@@ -85,7 +86,7 @@ def run(args: argparse.Namespace) -> dict:
     from train.parallel import initialize_distributed
 
     if args.coordinator:
-        initialize_distributed(args.coordinator, args.num_processes, args.process_id)
+        initialize_distributed(args.coordinator, args.num_processes, args.process_id, args.init_timeout)
     config = config_for(
         args.model, dataset=args.dataset, data_dir=args.data_dir, validation_fraction=args.validation_fraction,
         limit_train=args.limit_train, epochs=args.epochs, batch_size=args.batch_size, optimizer=args.optimizer,

@@ -21,6 +21,7 @@ def main() -> None:
     p.add_argument("--coordinator")
     p.add_argument("--num-processes", type=int)
     p.add_argument("--process-id", type=int)
+    p.add_argument("--init-timeout", type=int, default=120)
     p.add_argument("--workdir", required=True)
     args = p.parse_args()
 
@@ -29,7 +30,7 @@ def main() -> None:
     from train.parallel import initialize_distributed
 
     if args.coordinator:
-        initialize_distributed(args.coordinator, args.num_processes, args.process_id)
+        initialize_distributed(args.coordinator, args.num_processes, args.process_id, args.init_timeout)
     devices = None
     if args.num_devices:
         devices = (jax.devices() if args.mode == "jit" else jax.local_devices())[: args.num_devices]
