@@ -1,6 +1,8 @@
 import json
 import shutil
 import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -15,7 +17,8 @@ def test_list_shows_models_and_datasets():
 
 
 def test_console_script_has_the_same_interface():
-    exe = shutil.which("zoo-train")
+    beside_python = Path(sys.executable).with_name("zoo-train")  # a venv's bin/ need not be on PATH
+    exe = str(beside_python) if beside_python.exists() else shutil.which("zoo-train")
     if exe is None:
         pytest.skip("zoo-train is not on PATH (package not installed with pip)")
     proc = subprocess.run([exe, "--list", "--family", "mlp"], env=python_env(), capture_output=True, text=True,

@@ -54,64 +54,41 @@ class LinearRegression(nn.Module):
 
 _SKLEARN_SPLIT = "same stratified 80/20 split, standardised features, scikit-learn 1.9 defaults"
 
-register(ModelCard(
-    name="perceptron",
-    family="linear",
-    builder=LinearClassifier,
-    task="classification",
-    loss="perceptron",
-    default_dataset="breast_cancer",
-    input_spec="float32 [B, F] (trailing axes are flattened); F fixed at first call",
-    example_input_shape=(30,),
-    reference={"metric": "test_accuracy", "value": 0.965, "dataset": "breast_cancer",
-               "source": f"sklearn.linear_model.Perceptron, {_SKLEARN_SPLIT}"},
-    description="Rosenblatt perceptron: step activation on a linear score, trained with the "
-                "perceptron criterion max(0, -y*s); plain SGD on it is the perceptron update rule.",
-    recipe={"epochs": 20, "batch_size": 32, "optimizer": "sgd", "lr": 0.1},
-))
 
-register(ModelCard(
-    name="logistic_regression",
-    family="linear",
-    builder=LinearClassifier,
-    task="classification",
-    loss="sigmoid_cross_entropy",
-    default_dataset="breast_cancer",
-    input_spec="float32 [B, F] (trailing axes are flattened); F fixed at first call",
-    example_input_shape=(30,),
-    reference={"metric": "test_accuracy", "value": 0.982, "dataset": "breast_cancer",
-               "source": f"sklearn.linear_model.LogisticRegression, {_SKLEARN_SPLIT}"},
-    description="Sigmoid of a linear score trained with binary cross-entropy (one-vs-rest for K>2).",
-    recipe={"epochs": 50, "batch_size": 32, "optimizer": "sgd", "lr": 0.1},
-))
+def _register_linear(name: str, builder, loss: str, dataset: str, reference: tuple[str, float, str],
+                     description: str, recipe: dict, example_features: int, task: str = "classification") -> None:
+    metric, value, source = reference
+    register(ModelCard(
+        name=name, family="linear", builder=builder, task=task, loss=loss, default_dataset=dataset,
+        input_spec="float32 [B, F] (trailing axes are flattened); F fixed at first call",
+        example_input_shape=(example_features,),
+        reference={"metric": metric, "value": value, "dataset": dataset, "source": source},
+        description=description, recipe=recipe,
+    ))
 
-register(ModelCard(
-    name="linear_svm",
-    family="linear",
-    builder=LinearClassifier,
-    task="classification",
-    loss="hinge",
-    default_dataset="breast_cancer",
-    input_spec="float32 [B, F] (trailing axes are flattened); F fixed at first call",
-    example_input_shape=(30,),
-    reference={"metric": "test_accuracy", "value": 0.974, "dataset": "breast_cancer",
-               "source": f"sklearn.svm.LinearSVC, {_SKLEARN_SPLIT}"},
-    description="Soft-margin linear SVM in the primal: hinge loss plus an L2 penalty on the weights.",
-    recipe={"epochs": 50, "batch_size": 32, "optimizer": "sgd", "lr": 0.01, "l2": 1e-3},
-))
 
-register(ModelCard(
-    name="linear_regression",
-    family="linear",
-    builder=LinearRegression,
-    task="regression",
-    loss="mse",
-    default_dataset="diabetes",
-    input_spec="float32 [B, F] (trailing axes are flattened); F fixed at first call",
-    example_input_shape=(10,),
-    reference={"metric": "test_r2", "value": 0.332, "dataset": "diabetes",
-               "source": "sklearn.linear_model.LinearRegression (ordinary least squares) on the same "
-                         "80/20 split, standardised features and target"},
-    description="Least squares by gradient descent on mean squared error.",
-    recipe={"epochs": 100, "batch_size": 32, "optimizer": "sgd", "lr": 0.05},
-))
+_register_linear(
+    "perceptron", LinearClassifier, "perceptron", "breast_cancer",
+    ("test_accuracy", 0.965, f"sklearn.linear_model.Perceptron, {_SKLEARN_SPLIT}"),
+    "Rosenblatt perceptron: step activation on a linear score, trained with the perceptron criterion "
+    "max(0, -y*s); plain SGD on it is the perceptron update rule.",
+    {"epochs": 20, "batch_size": 32, "optimizer": "sgd", "lr": 0.1}, example_features=30)
+
+_register_linear(
+    "logistic_regression", LinearClassifier, "sigmoid_cross_entropy", "breast_cancer",
+    ("test_accuracy", 0.982, f"sklearn.linear_model.LogisticRegression, {_SKLEARN_SPLIT}"),
+    "Sigmoid of a linear score trained with binary cross-entropy (one-vs-rest for K>2).",
+    {"epochs": 50, "batch_size": 32, "optimizer": "sgd", "lr": 0.1}, example_features=30)
+
+_register_linear(
+    "linear_svm", LinearClassifier, "hinge", "breast_cancer",
+    ("test_accuracy", 0.974, f"sklearn.svm.LinearSVC, {_SKLEARN_SPLIT}"),
+    "Soft-margin linear SVM in the primal: hinge loss plus an L2 penalty on the weights.",
+    {"epochs": 50, "batch_size": 32, "optimizer": "sgd", "lr": 0.01, "l2": 1e-3}, example_features=30)
+
+_register_linear(
+    "linear_regression", LinearRegression, "mse", "diabetes",
+    ("test_r2", 0.332, "sklearn.linear_model.LinearRegression (ordinary least squares) on the same 80/20 split, "
+                       "standardised features and target"),
+    "Least squares by gradient descent on mean squared error.",
+    {"epochs": 100, "batch_size": 32, "optimizer": "sgd", "lr": 0.05}, example_features=10, task="regression")

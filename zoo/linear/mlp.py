@@ -37,38 +37,26 @@ class MLP(nn.Module):
         return logits.astype(jnp.float32)  # [B, num_classes]; f32 for a stable softmax under bf16
 
 
-_MLP_INPUT = "float32 [B, F] or images [B, H, W(, C)] (flattened); F fixed at first call"
+def _register_mlp(name: str, defaults: dict, reference: tuple[float, str], description: str) -> None:
+    value, source = reference
+    register(ModelCard(
+        name=name, family="mlp", builder=MLP, task="classification", loss="softmax_cross_entropy",
+        default_dataset="mnist",
+        input_spec="float32 [B, F] or images [B, H, W(, C)] (flattened); F fixed at first call",
+        example_input_shape=(28, 28),
+        reference={"metric": "test_accuracy", "value": value, "dataset": "mnist", "source": source},
+        description=description, defaults=defaults,
+        recipe={"epochs": 20, "batch_size": 128, "optimizer": "adam", "lr": 1e-3, "schedule": "cosine"},
+    ))
 
-register(ModelCard(
-    name="mlp",
-    family="mlp",
-    builder=MLP,
-    task="classification",
-    loss="softmax_cross_entropy",
-    default_dataset="mnist",
-    input_spec=_MLP_INPUT,
-    example_input_shape=(28, 28),
-    reference={"metric": "test_accuracy", "value": 0.984, "dataset": "mnist",
-               "source": "Keras examples/mnist_mlp.py: 784-512-512-10 ReLU, 98.40% after 20 epochs"},
-    description="784-512-512-10 ReLU MLP with dropout 0.2, as in the Keras MNIST example; sizes "
-                "configurable via `hidden`.",
-    defaults={"hidden": (512, 512), "dropout": 0.2},
-    recipe={"epochs": 20, "batch_size": 128, "optimizer": "adam", "lr": 1e-3, "schedule": "cosine"},
-))
 
-register(ModelCard(
-    name="mlp_small",
-    family="mlp",
-    builder=MLP,
-    task="classification",
-    loss="softmax_cross_entropy",
-    default_dataset="mnist",
-    input_spec=_MLP_INPUT,
-    example_input_shape=(28, 28),
-    reference={"metric": "test_accuracy", "value": 0.9695, "dataset": "mnist",
-               "source": "LeCun et al. 1998, MNIST table: 3-layer NN 300+100 hidden units, 3.05% error "
-                         "(the nearest published fully-connected net to 784-50-20-10)"},
-    description="784-50-20-10 ReLU MLP: the small fully-connected network of the course notes.",
-    defaults={"hidden": (50, 20)},
-    recipe={"epochs": 20, "batch_size": 128, "optimizer": "adam", "lr": 1e-3, "schedule": "cosine"},
-))
+_register_mlp(
+    "mlp", {"hidden": (512, 512), "dropout": 0.2},
+    (0.984, "Keras examples/mnist_mlp.py: 784-512-512-10 ReLU, 98.40% after 20 epochs"),
+    "784-512-512-10 ReLU MLP with dropout 0.2, as in the Keras MNIST example; sizes configurable via `hidden`.")
+
+_register_mlp(
+    "mlp_small", {"hidden": (50, 20)},
+    (0.9695, "LeCun et al. 1998, MNIST table: 3-layer NN 300+100 hidden units, 3.05% error "
+             "(the nearest published fully-connected net to 784-50-20-10)"),
+    "784-50-20-10 ReLU MLP: the small fully-connected network of the course notes.")
