@@ -1,10 +1,6 @@
-"""Published-figure checks on real data (slow: minutes on 2 CPU cores). Run with `pytest -m slow`."""
-import pytest
-
+"""Published-figure checks on real data, about 25 s each on 2 CPU cores; skipped where the data is absent."""
 from conftest import quick
 from train import train_and_evaluate
-
-pytestmark = pytest.mark.slow
 
 
 def test_mlp_on_mnist_reaches_098(shared_data, tmp_path):
