@@ -10,10 +10,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def python_env(**extra) -> dict:
-    env = {**os.environ, "JAX_PLATFORMS": "cpu", "ZOO_OFFLINE": "1", "PYTHONPATH": str(ROOT), **extra}
-    env.pop("XLA_FLAGS", None)
-    env.update(extra)
-    return env
+    env = {**os.environ, "JAX_PLATFORMS": "cpu", "ZOO_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
+    env.pop("XLA_FLAGS", None)  # emulated device counts come only from `extra`
+    return {**env, **extra}
 
 
 def run_module(args: list[str], timeout: float, **env) -> subprocess.CompletedProcess:

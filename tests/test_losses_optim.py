@@ -5,11 +5,12 @@ import optax
 import pytest
 
 import zoo
-from train.losses import get_loss, predict_classes
+from train.losses import get_loss
 from train.optim import OptimConfig, make_optimizer, make_schedule
 from train.state import create_train_state
 from train.steps import make_supervised_steps
 from zoo.errors import UnknownNameError
+from zoo.layers import predict_classes
 
 
 def test_perceptron_sgd_step_is_the_perceptron_update_rule():

@@ -62,10 +62,3 @@ def get_loss(name: str) -> Callable:
     if name not in LOSSES:
         raise UnknownNameError(f"unknown loss {name!r}.{suggest(name, list(LOSSES))} Known: {', '.join(LOSSES)}")
     return LOSSES[name]
-
-
-def predict_classes(outputs):
-    """[B, K] scores -> [B] class ids: score > 0 for one binary score, argmax otherwise."""
-    if outputs.shape[-1] == 1:
-        return (outputs[:, 0] > 0).astype(jnp.int32)
-    return jnp.argmax(outputs, axis=-1).astype(jnp.int32)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn import metrics as skm
 
-from train.losses import predict_classes
+from zoo.layers import predict_classes
 
 
 def classification_metrics(outputs: np.ndarray, labels: np.ndarray, num_classes: int) -> dict:

@@ -15,8 +15,9 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from train.losses import REGRESSION_LOSSES, get_loss, predict_classes
+from train.losses import REGRESSION_LOSSES, get_loss
 from train.state import TrainState
+from zoo.layers import predict_classes
 
 Batch = dict[str, jax.Array]  # 'x' [B, ...], 'y' [B] or [B, T], 'mask' [B] float (0 = padding)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import flax.linen as nn
 import jax.numpy as jnp
 
-from zoo.layers import flatten_features
+from zoo.layers import flatten_features, predict_classes
 from zoo.registry import ModelCard, register
 
 
@@ -32,10 +32,7 @@ class LinearClassifier(nn.Module):
 
     def predict(self, x):
         """Class ids: Heaviside step on the score for two classes, argmax otherwise."""
-        scores = self(x)
-        if scores.shape[-1] == 1:
-            return (scores[:, 0] > 0).astype(jnp.int32)
-        return jnp.argmax(scores, axis=-1)
+        return predict_classes(self(x))
 
 
 class LinearRegression(nn.Module):
