@@ -1,6 +1,8 @@
 """Training steps/s of zoo models against the same architecture in PyTorch, side by side, as JSON.
 
     python benchmarks/train_throughput.py --models mlp mlp_small --out benchmarks/results/mlp_cpu.json
+    python benchmarks/train_throughput.py --models lenet5 --out benchmarks/results/lenet5_cpu.json
+    python benchmarks/train_throughput.py --models resnet18 --steps 20 --warmup 3 --out benchmarks/results/resnet18_cpu.json
 
 Both sides train on the same pre-generated batch (input pipeline excluded),
 with Adam and softmax cross-entropy, after warm-up steps (compilation, in
@@ -13,9 +15,13 @@ import argparse
 import json
 import os
 import platform
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # torch_twins beside this script
 
 
 def zoo_steps_per_sec(name: str, x: np.ndarray, y: np.ndarray, steps: int, warmup: int) -> float:
@@ -47,18 +53,14 @@ def torch_steps_per_sec(name: str, x: np.ndarray, y: np.ndarray, steps: int, war
     import torch
 
     import zoo
+    from torch_twins import TWINS
 
     spec = zoo.create(name, num_classes=10)  # same sizes, activation and dropout as the zoo module
-    layers, width = [torch.nn.Flatten()], int(np.prod(x.shape[1:]))
-    for hidden in spec.hidden:
-        layers += [torch.nn.Linear(width, hidden), torch.nn.ReLU()]
-        if spec.dropout:
-            layers.append(torch.nn.Dropout(spec.dropout))
-        width = hidden
-    net = torch.nn.Sequential(*layers, torch.nn.Linear(width, 10))
+    net = TWINS[name](spec, x.shape[1:])
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
     loss_fn = torch.nn.CrossEntropyLoss()
-    xt, yt = torch.from_numpy(x), torch.from_numpy(y.astype(np.int64))
+    nchw = x[:, None] if x.ndim == 3 else x.transpose(0, 3, 1, 2)  # torch convs want channels first
+    xt, yt = torch.from_numpy(np.ascontiguousarray(nchw)), torch.from_numpy(y.astype(np.int64))
     net.train()
 
     def step():
@@ -80,7 +82,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--models", nargs="+", default=["mlp", "mlp_small"])
     p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--steps", type=int, default=500)
+    p.add_argument("--steps", type=int, default=500, help="timed steps per run (use fewer for resnet18)")
     p.add_argument("--warmup", type=int, default=20)
     p.add_argument("--repeats", type=int, default=3, help="best of N timing runs per side")
     p.add_argument("--out", default="benchmarks/results/train_throughput.json")
@@ -89,11 +91,13 @@ def main() -> None:
     import jax
     import torch
 
+    from torch_twins import INPUT_SHAPES
+
     rng = np.random.default_rng(0)
-    x = rng.random((args.batch_size, 28, 28), dtype=np.float32)
-    y = rng.integers(0, 10, args.batch_size).astype(np.int32)
     results = []
     for name in args.models:
+        x = rng.random((args.batch_size, *INPUT_SHAPES[name]), dtype=np.float32)
+        y = rng.integers(0, 10, args.batch_size).astype(np.int32)
         zoo_sps = max(zoo_steps_per_sec(name, x, y, args.steps, args.warmup) for _ in range(args.repeats))
         torch_sps = max(torch_steps_per_sec(name, x, y, args.steps, args.warmup) for _ in range(args.repeats))
         row = {"model": name, "batch_size": args.batch_size, "input_shape": list(x.shape[1:]),

@@ -32,6 +32,16 @@ def test_eight_devices_match_one(mode, single_device, tmp_path):
     assert max_abs_diff(params, single_device) <= 1e-5
 
 
+@pytest.mark.parametrize("model", ["resnet18", "tiny_aux_bn"])
+def test_batchnorm_and_aux_heads_match_between_jit_and_pmap(model, tmp_path):
+    # Under pmap the trainer gives BatchNorm the pmap axis, so its batch statistics are the global
+    # batch's, as under jit; the auxiliary loss is psummed like the main one.
+    runs = {mode: worker(tmp_path / f"{mode}.npz", mode, 8, "--model", model, "--workdir", tmp_path / mode,
+                         **EIGHT_CPUS) for mode in ("jit", "pmap")}
+    assert any(k.startswith("['batch_stats']") for k in runs["jit"])
+    assert max_abs_diff(runs["jit"], runs["pmap"]) <= 1e-5
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

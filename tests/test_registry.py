@@ -53,14 +53,18 @@ def test_model_init_forward_backward(name):
     head = {"num_classes": 3} if card.task == "classification" else {"num_outputs": 2}
     model = zoo.create(name, **head)
     x = jax.random.normal(jax.random.key(0), (4, *card.example_input_shape))
-    variables = model.init(jax.random.key(1), x)
+    variables = jax.jit(model.init)(jax.random.key(1), x)  # one compile, not one per parameter
     out = jax.jit(lambda v, x: model.apply(v, x))(variables, x)
     chex.assert_shape(out, (4, 3 if card.task == "classification" else 2))
     chex.assert_tree_all_finite(out)
 
+    # Training mode updates BatchNorm statistics and may record auxiliary heads' outputs.
+    mutable = [k for k in variables if k != "params"] + ["aux_outputs"]
+
     def loss(params):
-        return jnp.sum(model.apply({**variables, "params": params}, x, train=True,
-                                   rngs={"dropout": jax.random.key(2)}) ** 2)
+        out, _ = model.apply({**variables, "params": params}, x, train=True,
+                             rngs={"dropout": jax.random.key(2)}, mutable=mutable)
+        return jnp.sum(out ** 2)
 
     grads = jax.jit(jax.grad(loss))(variables["params"])
     chex.assert_trees_all_equal_shapes(grads, variables["params"])

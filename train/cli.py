@@ -53,6 +53,19 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--seed", type=int)
     g.add_argument("--set", dest="overrides", action="append", type=_parse_override, default=[],
                    metavar="FIELD=VALUE", help="model field override, e.g. --set hidden=256,128")
+    g = p.add_argument_group("images (on-device; augmentation applies to training batches only)")
+    g.add_argument("--image-size", type=int, help="resize images to SIZE x SIZE (bilinear), train and eval")
+    g.add_argument("--channels", type=int, help="3 repeats grey images into RGB")
+    g.add_argument("--normalize", choices=("auto", "card", "none"),
+                   help="auto: the card's mean/std with --pretrained, else none (default auto)")
+    g.add_argument("--crop-padding", type=int, help="random crop after zero-padding by this many pixels")
+    g.add_argument("--flip", action="store_true", help="random horizontal flips")
+    g.add_argument("--color-jitter", type=float, help="brightness/contrast/saturation factors in [1-J, 1+J]")
+    g = p.add_argument_group("transfer learning")
+    g.add_argument("--pretrained", metavar="SOURCE", help="start from pretrained weights (a file, or a named "
+                                                          "source from the card such as imagenet); fresh head")
+    g.add_argument("--freeze-backbone", action="store_true", help="train only the classifier head")
+    g.add_argument("--backbone-lr-scale", type=float, help="fine-tuning: backbone learning rate = lr x this")
     g = p.add_argument_group("run")
     g.add_argument("--workdir", help="checkpoints and reports (default: runs/MODEL-DATA)")
     g.add_argument("--resume", action="store_true", help="continue the run in --workdir from its last checkpoint")
@@ -81,13 +94,11 @@ def _list(family: str | None) -> None:
     print("\ndata sets:", ", ".join(list_datasets()), "and any TFDS data set as tfds:NAME")
 
 
-def run(args: argparse.Namespace) -> dict:
-    from train import config_for, train_and_evaluate
-    from train.parallel import initialize_distributed
+def config_from_args(args: argparse.Namespace):
+    """The run's TrainConfig: the card's recipe with every flag that was given on top."""
+    from train import config_for
 
-    if args.coordinator:
-        initialize_distributed(args.coordinator, args.num_processes, args.process_id, args.init_timeout)
-    config = config_for(
+    return config_for(
         args.model, dataset=args.dataset, data_dir=args.data_dir, validation_fraction=args.validation_fraction,
         limit_train=args.limit_train, epochs=args.epochs, batch_size=args.batch_size, optimizer=args.optimizer,
         lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay, schedule=args.schedule,
@@ -95,8 +106,20 @@ def run(args: argparse.Namespace) -> dict:
         clip_norm=args.clip_norm, loss=args.loss, l2=args.l2, patience=args.patience, seed=args.seed,
         resume=args.resume or None, checkpoint_every=args.checkpoint_every, keep_checkpoints=args.keep_checkpoints,
         parallel=args.parallel, progress=not args.no_progress, plots=not args.no_plots,
-        model_overrides=dict(args.overrides) or None,
+        model_overrides=dict(args.overrides) or None, image_size=args.image_size, channels=args.channels,
+        normalize=args.normalize, crop_padding=args.crop_padding, flip=args.flip or None,
+        color_jitter=args.color_jitter, pretrained=args.pretrained, freeze_backbone=args.freeze_backbone or None,
+        backbone_lr_scale=args.backbone_lr_scale,
     )
+
+
+def run(args: argparse.Namespace) -> dict:
+    from train import train_and_evaluate
+    from train.parallel import initialize_distributed
+
+    if args.coordinator:
+        initialize_distributed(args.coordinator, args.num_processes, args.process_id, args.init_timeout)
+    config = config_from_args(args)
     import zoo
     dataset = config.dataset or zoo.model_card(args.model).default_dataset
     workdir = Path(args.workdir or f"runs/{args.model}-{dataset.replace(':', '_')}")

@@ -32,6 +32,19 @@ class TrainConfig:
     log_every: int = 50  # steps between host syncs (progress bar, NaN check)
     progress: bool = True
     plots: bool = True
+    # Image inputs, transformed on the device inside the step (see train.augment).
+    image_size: int = 0  # resize to S x S (bilinear), train and eval; 0 = unchanged
+    channels: int = 0  # 3 repeats grey images into RGB; 0 = unchanged (3 when pretrained weights meet grey data)
+    # Per-channel ((mean, ...), (std, ...)), or "auto" (the card's preprocessing mean/std when pretrained
+    # weights are loaded, since they expect normalised inputs; otherwise none), "card", or "none".
+    normalize: Any = "auto"
+    crop_padding: int = 0  # train only: random crop after zero-padding by this many pixels
+    flip: bool = False  # train only: random horizontal flip
+    color_jitter: float = 0.0  # train only: brightness/contrast/saturation factors in [1 - j, 1 + j]
+    # Transfer learning (see train.transfer).
+    pretrained: str = ""  # zoo.weights.load_pretrained source: a path or a named source such as "imagenet"
+    freeze_backbone: bool = False  # train only the card's head params; backbone in inference mode
+    backbone_lr_scale: float = 1.0  # full fine-tuning: backbone updates x this (head at the full rate)
 
 
 _OPTIM_KEYS = {f.name for f in dataclasses.fields(OptimConfig)} | {"optimizer"}
@@ -51,4 +64,6 @@ def config_for(model: str, **settings: Any) -> TrainConfig:
         raise TypeError(f"unknown training setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known | _OPTIM_KEYS))}")
     if isinstance(rest.get("model_overrides"), dict):
         rest["model_overrides"] = tuple(sorted(rest["model_overrides"].items()))
+    if isinstance(rest.get("normalize"), (list, tuple)):  # hashable, like the frozen dataclass it goes in
+        rest["normalize"] = tuple(tuple(float(v) for v in part) for part in rest["normalize"])
     return TrainConfig(model=model, optim=OptimConfig(**optim), **rest)

@@ -12,15 +12,16 @@ import numpy as np
 from tqdm.auto import tqdm
 
 import zoo
-from train import report
+from train import report, transfer
+from train.augment import ImageInputs, augmentation_of
 from train.checkpoint import Checkpointer
 from train.config import TrainConfig
 from train.data import eval_batches, load_dataset, steps_per_epoch, train_batches
 from train.data.sources import Dataset, Subset
 from train.metrics import classification_metrics, regression_metrics
 from train.optim import make_optimizer
-from train.parallel import check_divisible, make_parallel
-from train.state import TrainState, create_train_state
+from train.parallel import PmapParallel, check_divisible, make_parallel
+from train.state import TrainState, create_train_state, init_variables
 from train.steps import make_supervised_steps
 from zoo.errors import ZooError
 
@@ -32,8 +33,8 @@ class NonFiniteLossError(ZooError, FloatingPointError):
 @dataclasses.dataclass
 class TrainResult:
     summary: dict[str, Any]
-    state: TrainState  # final state, on host
-    model: Any  # the flax module, for model.apply(...)
+    state: TrainState  # final state, on host; state.variables is what model.apply takes
+    model: Any  # the flax module, for model.apply(state.variables, x) or zoo.vision.extract_features
 
 
 def _fresh_record() -> dict[str, Any]:
@@ -50,7 +51,32 @@ def build_model(config: TrainConfig, dataset: Dataset):
     head = {"num_classes": dataset.num_classes} if card.task == "classification" else {"num_outputs": dataset.num_targets}
     if "in_features" in fields:
         head["in_features"] = int(np.prod(dataset.input_shape))
+    if config.parallel == "pmap" and "bn_axis_name" in fields:
+        # Under pmap each device holds a slice, so BatchNorm must average its batch statistics
+        # across devices to match the global batch; under jit the arrays are global already.
+        head["bn_axis_name"] = PmapParallel.axis_name
     return zoo.create(config.model, **{**head, **dict(config.model_overrides)})
+
+
+def image_inputs(config: TrainConfig, card, dataset: Dataset) -> ImageInputs:
+    """The step's deterministic input transforms; pretrained weights get what they were trained on."""
+    channels = config.channels
+    grey = len(dataset.input_shape) == 2 or (len(dataset.input_shape) == 3 and dataset.input_shape[-1] == 1)
+    if config.pretrained and not channels and grey:
+        channels = 3  # pretrained stems expect RGB: repeat the grey channel
+    normalize = config.normalize
+    if normalize == "auto":
+        normalize = "card" if config.pretrained else "none"
+    if normalize == "card":
+        pre = card.preprocessing
+        mean, std = (tuple(pre["mean"]), tuple(pre["std"])) if "mean" in pre else ((), ())
+    elif normalize == "none":
+        mean, std = (), ()
+    elif isinstance(normalize, (tuple, list)) and len(normalize) == 2:
+        mean, std = (tuple(map(float, part)) for part in normalize)
+    else:
+        raise ValueError(f"normalize must be 'auto', 'card', 'none' or ((mean, ...), (std, ...)), got {normalize!r}")
+    return ImageInputs(image_size=config.image_size, channels=channels, mean=mean, std=std)
 
 
 class _Trainer:
@@ -74,9 +100,22 @@ class _Trainer:
         train = self.dataset.splits["train"]
         self.steps_per_epoch = steps_per_epoch(len(train), config.batch_size)
         tx = make_optimizer(config.optim, self.steps_per_epoch * config.epochs)
-        self.steps = make_supervised_steps(self.model, tx, config.loss or card.loss, config.l2)
-        example_x, _ = train.take(np.arange(1))
-        self.template = jax.device_get(create_train_state(self.model, tx, example_x, config.seed))
+        transferring = config.freeze_backbone or config.backbone_lr_scale != 1.0
+        trainable = tuple(card.head) if config.freeze_backbone else ()
+        if config.backbone_lr_scale != 1.0 and not config.freeze_backbone:
+            tx = transfer.scale_backbone_updates(tx, tuple(card.head), config.backbone_lr_scale)
+        self.steps = make_supervised_steps(self.model, tx, config.loss or card.loss, config.l2,
+                                           inputs=image_inputs(config, card, self.dataset),
+                                           augmentation=augmentation_of(config), trainable=trainable)
+        example_x = self.steps.prepare(train.take(np.arange(1))[0])
+        variables = init_variables(self.model, example_x, config.seed)
+        if transferring or config.pretrained:
+            transfer.check_head(config.model, tuple(card.head), variables["params"])
+        if config.pretrained:
+            variables = transfer.with_pretrained(config.model, config.pretrained, variables, tuple(card.head),
+                                                 self.dataset.num_classes or None, dict(config.model_overrides))
+        self.template = jax.device_get(create_train_state(self.model, tx, example_x, config.seed,
+                                                          variables=variables, trainable=trainable))
         self.train_step = self.parallel.compile_train(self.steps.train)
         self.eval_step = self.parallel.compile_eval(self.steps.eval)
 
@@ -205,7 +244,10 @@ def train_and_evaluate(config: TrainConfig, workdir: str | Path, *, devices=None
             report.plot_curves(record["history"], workdir / "learning_curves.png")
             if "confusion_matrix" in test:
                 report.plot_confusion(test["confusion_matrix"], t.dataset.class_names, workdir / "confusion_matrix.png")
-    return TrainResult(summary=summary, state=t.parallel.get_state(state), model=t.model)
+    model = t.model
+    if getattr(model, "bn_axis_name", None) is not None:  # usable outside pmap, e.g. model.apply(train=True)
+        model = model.clone(bn_axis_name=None)
+    return TrainResult(summary=summary, state=t.parallel.get_state(state), model=model)
 
 
 def _early_stopping(record: dict, val_loss: float, config: TrainConfig, epoch: int) -> None:

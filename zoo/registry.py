@@ -29,6 +29,13 @@ class ModelCard:
     defaults: dict[str, Any] = dataclasses.field(default_factory=dict)
     # Training defaults the reference figure was reached with; the CLI flags override them.
     recipe: dict[str, Any] = dataclasses.field(default_factory=dict)
+    # Input pipeline the reference weights expect: {'resize', 'crop', 'mean', 'std', 'interpolation'}.
+    preprocessing: dict[str, Any] = dataclasses.field(default_factory=dict)
+    # Top-level parameter names of the classifier head: replaced (re-initialised) for a new number
+    # of classes in transfer learning; everything else is the backbone.
+    head: tuple[str, ...] = ()
+    # Named pretrained weights: {'imagenet': 'pip:PACKAGE/FILE' or a path}; see zoo.weights.
+    pretrained: dict[str, str] = dataclasses.field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "builder"}
@@ -85,7 +92,11 @@ def card(name: str) -> dict[str, Any]:
     """The model's card as a plain dict, with its parameter count at default settings."""
     model_card = _lookup(name)
     out = model_card.to_dict()
-    out["param_count"] = count_params(create(name), model_card.example_input_shape)
+    # Counted at the size the reference weights were made for where the card says (a ResNet's stem
+    # depends on the input size), else at the example size.
+    crop = model_card.preprocessing.get("crop")
+    shape = (crop, crop, 3) if crop else model_card.example_input_shape
+    out["param_count"] = count_params(create(name), shape)
     return out
 
 

@@ -1,7 +1,10 @@
-"""Subprocess worker for the parallel tests: train a small MLP, dump final params as .npz.
+"""Subprocess worker for the parallel tests: train a small model, dump final params (and model state) as .npz.
 
-usage: python -m tests.workers.train_and_dump OUT.npz MODE [NUM_DEVICES]
+usage: python -m tests.workers.train_and_dump OUT.npz MODE [NUM_DEVICES] [--model mlp|resnet18|tiny_aux_bn]
                                              [--coordinator ADDR --num-processes N --process-id I]
+
+--model resnet18: a two-stage ResNet-18 (BatchNorm) on digits resized to 16x16 on the device;
+--model tiny_aux_bn: a conv + BatchNorm net with a sown auxiliary head (GoogLeNet's convention).
 
 Run in a fresh process because XLA_FLAGS (emulated device count) and
 jax.distributed must be set before JAX starts.
@@ -11,6 +14,39 @@ import os
 import sys
 
 import numpy as np
+
+RUNS = {  # model -> training settings; no dropout, so jit and pmap draw nothing differently
+    "mlp": dict(model_overrides={"hidden": (64, 32), "dropout": 0.0}, epochs=2, limit_train=512),
+    "resnet18": dict(model_overrides={"stage_sizes": (1, 1)}, image_size=16, epochs=1, limit_train=128, lr=0.01,
+                     eval_batch_size=256),
+    "tiny_aux_bn": dict(epochs=1, limit_train=512, eval_batch_size=256),
+}
+
+
+def register_tiny_aux_bn() -> None:
+    """A small BatchNorm net that sows auxiliary logits in train mode, as GoogLeNet does."""
+    import flax.linen as nn
+
+    from zoo.registry import ModelCard, register
+    from zoo.vision.common import as_images, batch_norm
+
+    class TinyAuxBN(nn.Module):
+        num_classes: int = 10
+        aux_loss_weight: float = 0.3
+        bn_axis_name: str | None = None
+
+        @nn.compact
+        def __call__(self, x, *, train: bool = False):
+            x = nn.relu(nn.Conv(8, (3, 3), name="conv")(as_images(x, "tiny_aux_bn")))
+            x = nn.relu(batch_norm(train, name="bn", axis_name=self.bn_axis_name)(x))  # [B, H, W, 8]
+            aux = nn.Dense(self.num_classes, name="aux_fc")(x.reshape(x.shape[0], -1))
+            if train:
+                self.sow("aux_outputs", "logits", aux)
+            return nn.Dense(self.num_classes, name="fc")(x.mean(axis=(1, 2)))
+
+    register(ModelCard(name="tiny_aux_bn", family="test", builder=TinyAuxBN, task="classification",
+                       loss="softmax_cross_entropy", default_dataset="digits", input_spec="images",
+                       example_input_shape=(8, 8), reference={}, head=("fc", "aux_fc")))
 
 
 def main() -> None:
@@ -23,6 +59,7 @@ def main() -> None:
     p.add_argument("--process-id", type=int)
     p.add_argument("--init-timeout", type=int, default=120)
     p.add_argument("--workdir", required=True)
+    p.add_argument("--model", choices=tuple(RUNS), default="mlp")
     args = p.parse_args()
 
     import jax
@@ -34,15 +71,16 @@ def main() -> None:
     devices = None
     if args.num_devices:
         devices = (jax.devices() if args.mode == "jit" else jax.local_devices())[: args.num_devices]
-    config = config_for("mlp", dataset="digits", epochs=2, batch_size=32, limit_train=512, progress=False,
-                        plots=False, model_overrides={"hidden": (64, 32), "dropout": 0.0},
-                        optimizer="momentum", lr=0.05, parallel=args.mode)
+    if args.model == "tiny_aux_bn":
+        register_tiny_aux_bn()
+    config = config_for(args.model, dataset="digits", batch_size=32, progress=False, plots=False,
+                        **{"optimizer": "momentum", "lr": 0.05, "parallel": args.mode, **RUNS[args.model]})
     result = train_and_evaluate(config, args.workdir, devices=devices)
-    leaves = jax.tree_util.tree_flatten_with_path(result.state.params)[0]
+    leaves = jax.tree_util.tree_flatten_with_path({"params": result.state.params, **result.state.model_state})[0]
     if jax.process_index() == 0:
         np.savez(args.out, **{jax.tree_util.keystr(k): np.asarray(v) for k, v in leaves})
     print("devices", result.summary["devices"], "processes", result.summary["processes"],
-          "test_accuracy", result.summary["test_accuracy"], file=sys.stderr)
+          "test_accuracy", result.summary["test_accuracy"], "history", result.summary["history"], file=sys.stderr)
 
 
 if __name__ == "__main__":

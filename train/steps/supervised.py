@@ -5,6 +5,18 @@ masked mean over the whole batch. Under `jax.jit` with a data-sharded Mesh
 the arrays are global and the sums below are global already; under
 `jax.pmap` each device sees a slice, and `axis_name` turns the same sums
 into cross-device psums. So one body gives the same numbers in every mode.
+(BatchNorm statistics follow the same rule through the model's
+`bn_axis_name`, which the loop sets under pmap.)
+
+Vision extras, all inside the same bodies:
+* image inputs: resize / grey->RGB / normalise (train and eval) and seeded
+  augmentation (train only), see `train.augment`;
+* auxiliary heads: logits a model sows into the `aux_outputs` collection in
+  train mode add `model.aux_loss_weight * sum(loss(aux_i))` to the training
+  loss (GoogLeNet); they are never stored and eval reads the main head only;
+* frozen backbone: with `trainable` (the head's top-level param names) only
+  those params are differentiated and updated, and the model runs in
+  inference mode, see `train.transfer`.
 """
 from __future__ import annotations
 
@@ -15,11 +27,16 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from train.augment import Augmentation, ImageInputs, augment, normalize, shape_images
 from train.losses import REGRESSION_LOSSES, get_loss
 from train.state import TrainState
+from train.transfer import merge_params, split_params
 from zoo.layers import predict_classes
 
 Batch = dict[str, jax.Array]  # 'x' [B, ...], 'y' [B] or [B, T], 'mask' [B] float (0 = padding)
+
+AUX_COLLECTION = "aux_outputs"
+_AUGMENT_STREAM = 1  # fold_in(step key, 1): augmentation draws, separate from dropout's
 
 
 def _all_sum(axis_name: str | None) -> Callable:
@@ -38,53 +55,84 @@ class SupervisedSteps:
     train: Callable[..., tuple[TrainState, dict[str, jax.Array]]]
     eval: Callable[..., dict[str, jax.Array]]
     regression: bool
+    prepare: Callable[[jax.Array], jax.Array] = lambda x: x  # the eval-time input transform (for model.init)
 
 
-def make_supervised_steps(model, tx: optax.GradientTransformation, loss: str, l2: float = 0.0) -> SupervisedSteps:
+def make_supervised_steps(model, tx: optax.GradientTransformation, loss: str, l2: float = 0.0, *,
+                          inputs: ImageInputs = ImageInputs(), augmentation: Augmentation = Augmentation(),
+                          trainable: tuple[str, ...] = ()) -> SupervisedSteps:
+    """`trainable`: if given, only these top-level params train (frozen backbone; `tx` was
+    initialised on just them) and the model runs in inference mode."""
     loss_fn = get_loss(loss)
     regression = loss in REGRESSION_LOSSES
+    aux_weight = float(getattr(model, "aux_loss_weight", 1.0))
+    frozen = bool(trainable)
 
-    def apply(state: TrainState, params, x, *, train: bool, key=None):
+    def prepare(x, key=None):
+        x = shape_images(x, inputs)
+        if key is not None and augmentation.active:
+            x = augment(key, x, augmentation)
+        return normalize(x, inputs)
+
+    def forward(state: TrainState, params, x, key):
+        """Training forward pass: (outputs, new model_state, [aux logits])."""
         variables = {"params": params, **state.model_state}
-        mutable = list(state.model_state) if train else False
-        out = model.apply(variables, x, train=train, rngs={"dropout": key} if train else None, mutable=mutable)
-        return out if train else (out, state.model_state)
+        if frozen:  # inference mode: running averages, no dropout; model_state untouched
+            return model.apply(variables, x, train=False), state.model_state, []
+        outputs, written = model.apply(variables, x, train=True, rngs={"dropout": key},
+                                       mutable=[*state.model_state, AUX_COLLECTION])
+        model_state = {k: v for k, v in written.items() if k != AUX_COLLECTION}
+        return outputs, model_state, jax.tree.leaves(written.get(AUX_COLLECTION, {}))
 
     def train_step(state: TrainState, batch: Batch, axis_name: str | None = None):
         total = _all_sum(axis_name)
         mask = batch["mask"]
         count = total(mask.sum())
         key = jax.random.fold_in(jax.random.wrap_key_data(state.rng), state.step)
-        if axis_name is not None:  # a different dropout mask on each device's slice
+        if axis_name is not None:  # different dropout masks and crops on each device's slice
             key = jax.random.fold_in(key, jax.lax.axis_index(axis_name))
+        x = prepare(batch["x"], jax.random.fold_in(key, _AUGMENT_STREAM))
+        trained, fixed = split_params(state.params, trainable) if frozen else (state.params, {})
 
-        def summed_loss(params):
-            outputs, model_state = apply(state, params, batch["x"], train=True, key=key)
-            return (loss_fn(outputs, batch["y"]) * mask).sum(), (outputs, model_state)
+        def masked_sum(outputs):
+            return (loss_fn(outputs, batch["y"]) * mask).sum()
 
-        (loss_sum, (outputs, model_state)), grad_sum = jax.value_and_grad(summed_loss, has_aux=True)(state.params)
+        def summed_loss(trained_params):
+            # Closing over `fixed` (not differentiating it) is what keeps the backward pass
+            # out of a frozen backbone.
+            params = merge_params(trained_params, fixed) if frozen else trained_params
+            outputs, model_state, aux = forward(state, params, x, key)
+            main = masked_sum(outputs)
+            aux_sum = sum(masked_sum(a) for a in aux) if aux else None
+            objective = main if aux_sum is None else main + aux_weight * aux_sum
+            return objective, (outputs, model_state, aux_sum)
+
+        (loss_sum, (outputs, model_state, aux_sum)), grad_sum = jax.value_and_grad(summed_loss, has_aux=True)(trained)
         grads = jax.tree.map(lambda g: g / count, total(grad_sum))
         if l2:
-            grads = jax.tree.map(jnp.add, grads, jax.grad(lambda p: l2 * l2_penalty(p))(state.params))
-        updates, opt_state = tx.update(grads, state.opt_state, state.params)
-        if axis_name is not None and model_state:  # e.g. BatchNorm running averages
+            grads = jax.tree.map(jnp.add, grads, jax.grad(lambda p: l2 * l2_penalty(p))(trained))
+        updates, opt_state = tx.update(grads, state.opt_state, trained)
+        trained = optax.apply_updates(trained, updates)
+        if axis_name is not None and model_state and not frozen:  # e.g. BatchNorm running averages
             model_state = jax.lax.pmean(model_state, axis_name)
         metrics = {"loss": total(loss_sum) / count}
+        if aux_sum is not None:
+            metrics["aux_loss"] = total(aux_sum) / count
         if not regression:
             correct = ((predict_classes(outputs) == batch["y"]) * mask).sum()
             metrics["accuracy"] = total(correct) / count
         new_state = state.replace(
             step=state.step + 1,
-            params=optax.apply_updates(state.params, updates),
+            params=merge_params(trained, fixed) if frozen else trained,
             opt_state=opt_state,
             model_state=model_state,
         )
         return new_state, metrics
 
     def eval_step(state: TrainState, batch: Batch, axis_name: str | None = None) -> dict[str, Any]:
-        """Per-example outputs and losses; the host reduces them into metrics."""
+        """Per-example outputs and losses of the main head; the host reduces them into metrics."""
         del axis_name
-        outputs, _ = apply(state, state.params, batch["x"], train=False)
+        outputs = model.apply(state.variables, prepare(batch["x"]), train=False)
         return {"outputs": outputs, "loss": loss_fn(outputs, batch["y"])}
 
-    return SupervisedSteps(train=train_step, eval=eval_step, regression=regression)
+    return SupervisedSteps(train=train_step, eval=eval_step, regression=regression, prepare=prepare)

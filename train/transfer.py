@@ -1,0 +1,107 @@
+"""Transfer learning: a pretrained backbone under a fresh head, frozen or fine-tuned at a scaled rate.
+
+The model card's `head` lists the top-level parameter names of the classifier
+(e.g. ResNet's `fc`); every other top-level name is the backbone.
+
+* Frozen backbone (`freeze_backbone=True`): the train step differentiates a
+  function of the head's params only, with the backbone closed over, so JAX
+  emits no backward pass through the backbone; the optimizer state exists
+  only for the head, and the backbone's params and batch_stats stay bitwise
+  unchanged. The model runs in inference mode (BatchNorm uses its running
+  averages), which also turns off dropout inside the head, as Keras does for
+  a base model called with `training=False`.
+* Full fine-tuning: the backbone's updates are multiplied by
+  `backbone_lr_scale` (the head's are not): the same as a smaller learning
+  rate for the backbone, weight decay included.
+
+Features of a trained run, e.g. for a linear probe or nearest neighbours:
+
+    >>> result = train_and_evaluate(config, workdir)
+    >>> zoo.vision.extract_features(result.model, result.state.variables, images)  # [B, D]
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import numpy as np
+import optax
+
+from zoo.errors import ZooError
+from zoo.weights.convert import WeightsMismatchError
+
+
+def split_params(params: dict[str, Any], head: tuple[str, ...]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Top-level partition: (head params, backbone params)."""
+    return ({k: v for k, v in params.items() if k in head}, {k: v for k, v in params.items() if k not in head})
+
+
+def merge_params(head_params: dict[str, Any], backbone_params: dict[str, Any]) -> dict[str, Any]:
+    return {**backbone_params, **head_params}
+
+
+def check_head(model_name: str, head: tuple[str, ...], params: dict[str, Any]) -> tuple[str, ...]:
+    """The card's head names, checked against the params they must name."""
+    if not head:
+        raise ZooError(f"{model_name}'s card names no classifier head, so its backbone cannot be frozen or "
+                       "trained at a different rate; drop --freeze-backbone / --backbone-lr-scale")
+    missing = [name for name in head if name not in params]
+    if missing:
+        raise ZooError(f"{model_name}'s card names head params {', '.join(missing)} that the model does not have; "
+                       f"its top-level params are {', '.join(params)}")
+    return tuple(head)
+
+
+def scale_backbone_updates(tx: optax.GradientTransformation, head: tuple[str, ...],
+                           scale: float) -> optax.GradientTransformation:
+    """`tx`, then the backbone's updates times `scale`: a per-group learning rate that keeps `tx`'s state."""
+    def backbone_mask(params):
+        return {k: jax.tree.map(lambda _: k not in head, v) for k, v in params.items()}
+
+    return optax.chain(tx, optax.masked(optax.scale(scale), backbone_mask))
+
+
+def with_pretrained(model_name: str, source: str, fresh: dict[str, Any], head: tuple[str, ...],
+                    num_classes: int | None, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """`fresh` variables with every non-head entry replaced by the pretrained one from `source`.
+
+    The head stays as `fresh` has it (the run's seeded init, for this data set's classes),
+    even when the file's head has the same shape. `overrides` are the model's non-default fields.
+    """
+    from zoo.weights.pretrained import load_pretrained
+
+    _, loaded = load_pretrained(model_name, source, num_classes=num_classes, **(overrides or {}))
+    out, problems = {}, []
+    for collection, tree in fresh.items():
+        out[collection] = {}
+        for name, value in tree.items():
+            if name in head:
+                out[collection][name] = value
+                continue
+            found = loaded.get(collection, {}).get(name)
+            if found is None:
+                problems.append(f"  {collection}/{name}: missing from the pretrained weights")
+                continue
+            out[collection][name] = _fit(f"{collection}/{name}", value, found, problems)
+    if problems:
+        raise WeightsMismatchError(
+            f"pretrained weights {source!r} do not fit {model_name} as configured:\n" + "\n".join(problems[:12])
+            + "\nPretrained vision weights expect 3-channel images (--channels 3) and the architecture they were "
+              "trained with: a model whose layers depend on the input size (e.g. ResNet's small-image stem) "
+              "may need a field set, e.g. --set small_stem=False.")
+    return out
+
+
+def _fit(where: str, template, loaded, problems: list[str]):
+    paths_t, treedef_t = jax.tree_util.tree_flatten_with_path(template)
+    leaves_l, treedef_l = jax.tree_util.tree_flatten(loaded)
+    if treedef_t != treedef_l:
+        problems.append(f"  {where}: structure differs ({treedef_l} in the file, {treedef_t} in the model)")
+        return template
+    fitted = []
+    for (path, t), l in zip(paths_t, leaves_l):
+        if np.shape(t) != np.shape(l):
+            problems.append(f"  {where}{jax.tree_util.keystr(path)}: file has {list(np.shape(l))}, "
+                            f"model needs {list(np.shape(t))}")
+        fitted.append(np.asarray(l, dtype=np.asarray(t).dtype))
+    return jax.tree_util.tree_unflatten(treedef_t, fitted)

