@@ -34,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--data-dir", help="directory holding the data set's files (default: $ZOO_DATA_DIR)")
     g.add_argument("--validation-fraction", type=float)
     g.add_argument("--limit-train", type=int, help="train on the first N examples only")
+    g.add_argument("--limit-test", type=int, help="evaluate on the first N test examples only")
     g = p.add_argument_group("training (defaults: the model card's recipe)")
     g.add_argument("--epochs", type=int)
     g.add_argument("--batch-size", type=int)
@@ -100,7 +101,8 @@ def config_from_args(args: argparse.Namespace):
 
     return config_for(
         args.model, dataset=args.dataset, data_dir=args.data_dir, validation_fraction=args.validation_fraction,
-        limit_train=args.limit_train, epochs=args.epochs, batch_size=args.batch_size, optimizer=args.optimizer,
+        limit_train=args.limit_train, limit_test=args.limit_test, epochs=args.epochs, batch_size=args.batch_size,
+        optimizer=args.optimizer,
         lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay, schedule=args.schedule,
         warmup_steps=args.warmup_steps, decay_every=args.decay_every, decay_factor=args.decay_factor,
         clip_norm=args.clip_norm, loss=args.loss, l2=args.l2, patience=args.patience, seed=args.seed,

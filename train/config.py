@@ -23,6 +23,7 @@ class TrainConfig:
     seed: int = 0
     validation_fraction: float = 0.1  # held out of train when the data set ships no validation split
     limit_train: int = 0  # use only the first N training examples (quick runs); 0 = all
+    limit_test: int = 0  # evaluate on the first N test examples only (quick runs); 0 = all
     patience: int = 0  # early stopping: epochs without validation-loss improvement; 0 = off
     min_delta: float = 0.0
     parallel: str = "jit"  # 'jit' (Mesh + NamedSharding) or 'pmap'

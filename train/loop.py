@@ -88,9 +88,10 @@ class _Trainer:
         card = zoo.model_card(config.model)
         self.dataset = load_dataset(config.dataset or card.default_dataset, data_dir=config.data_dir,
                                     validation_fraction=config.validation_fraction, seed=config.seed)
-        if config.limit_train:
-            train = self.dataset.splits["train"]
-            self.dataset.splits["train"] = Subset(train, np.arange(min(config.limit_train, len(train))))
+        for split, limit in (("train", config.limit_train), ("test", config.limit_test)):
+            if limit:  # quick runs: the first N examples
+                source = self.dataset.splits[split]
+                self.dataset.splits[split] = Subset(source, np.arange(min(limit, len(source))))
         self.parallel = make_parallel(config.parallel, devices)
         check_divisible(config.batch_size, self.parallel.num_devices)
         self.eval_batch_size = config.eval_batch_size or config.batch_size * max(1, 1024 // config.batch_size)
