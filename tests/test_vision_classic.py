@@ -12,7 +12,7 @@ from zoo.vision import extract_features
 # torchvision's documented num_params for its IMAGENET1K_V1 weights; LeNet-5 and the tutorial net by hand.
 PARAM_COUNTS = {
     "lenet5": 61_706,  # 156 + 2,416 + 48,120 + 10,164 + 850 on 28x28x1
-    "cnn_small": 44_426,  # on 28x28x1: fc1 reads 16x4x4 = 256 features
+    "cnn_small": 107_786,  # on 28x28x1 with 'same' padding: fc1 reads 16x7x7 = 784 features
     "alexnet": 61_100_840,
     "vgg11": 132_863_336, "vgg13": 133_047_848, "vgg16": 138_357_544, "vgg19": 143_667_240,
     "vgg11_bn": 132_868_840, "vgg13_bn": 133_053_736, "vgg16_bn": 138_365_992, "vgg19_bn": 143_678_248,
@@ -33,7 +33,7 @@ def test_param_count_matches_reference(name):
 
 def test_tutorial_net_on_cifar_sized_input_has_the_tutorial_count():
     # The PyTorch tutorial's net on 32x32x3: 62,006 parameters, fc1 reads 16x5x5.
-    model = zoo.create("cnn_small")
+    model = zoo.create("cnn_small", padding=(0, 0))
     assert count_params(model, (32, 32, 3)) == 62_006
     assert _shapes(model, (1, 32, 32, 3))["params"]["fc1"]["kernel"].shape == (400, 120)
 
@@ -77,7 +77,7 @@ def test_small_nets_output_and_embedding_shapes(name, x_shape):
 
 
 @pytest.mark.parametrize("name, too_small, smallest", [
-    ("lenet5", (1, 11, 11), (1, 12, 12)), ("cnn_small", (1, 15, 15, 3), (1, 16, 16, 3)),
+    ("lenet5", (1, 11, 11), (1, 12, 12)), ("cnn_small", (1, 3, 3, 3), (1, 4, 4, 3)),
     ("alexnet", (1, 62, 62, 3), (1, 63, 63, 3)), ("vgg11", (1, 31, 31, 3), (1, 32, 32, 3)),
 ])
 def test_smallest_input_and_clear_error_below_it(name, too_small, smallest):
