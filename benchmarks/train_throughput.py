@@ -101,7 +101,7 @@ def main() -> None:
         zoo_sps = max(zoo_steps_per_sec(name, x, y, args.steps, args.warmup) for _ in range(args.repeats))
         torch_sps = max(torch_steps_per_sec(name, x, y, args.steps, args.warmup) for _ in range(args.repeats))
         row = {"model": name, "batch_size": args.batch_size, "input_shape": list(x.shape[1:]),
-               "zoo_steps_per_sec": round(zoo_sps, 1), "torch_steps_per_sec": round(torch_sps, 1),
+               "zoo_steps_per_sec": round(zoo_sps, 3), "torch_steps_per_sec": round(torch_sps, 3),
                "ratio_zoo_over_torch": round(zoo_sps / torch_sps, 3)}
         print(json.dumps(row))
         results.append(row)
