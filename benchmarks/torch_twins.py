@@ -18,7 +18,6 @@ def mlp(spec, input_shape):
 
 def lenet5(spec, input_shape):
     """LeNet-5 as zoo builds it: 5x5 convs (the first padded by 2), tanh, 2x2 max-pools, FC 120-84."""
-    import torch
     from torch import nn
 
     side = input_shape[0]

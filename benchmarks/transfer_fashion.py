@@ -23,8 +23,8 @@ def run(pretrained: bool, args) -> dict:
 
     config = config_for(
         args.model, dataset="fashion_mnist", data_dir=args.data_dir, limit_train=args.train_examples,
-        limit_test=args.test_examples, validation_fraction=0.0, epochs=args.epochs, batch_size=args.batch_size, optimizer="adam", lr=args.lr,
-        schedule="cosine", image_size=args.image_size, channels=3, normalize="card",
+        limit_test=args.test_examples, validation_fraction=0.0, epochs=args.epochs, batch_size=args.batch_size,
+        optimizer="adam", lr=args.lr, schedule="cosine", image_size=args.image_size, channels=3, normalize="card",
         pretrained="imagenet" if pretrained else "", freeze_backbone=True, seed=0, progress=False, plots=False)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as workdir:

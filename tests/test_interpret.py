@@ -1,6 +1,5 @@
 """Saliency maps and filter grids: the gradient they show is the model's, per image."""
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 

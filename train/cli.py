@@ -102,8 +102,8 @@ def config_from_args(args: argparse.Namespace):
     return config_for(
         args.model, dataset=args.dataset, data_dir=args.data_dir, validation_fraction=args.validation_fraction,
         limit_train=args.limit_train, limit_test=args.limit_test, epochs=args.epochs, batch_size=args.batch_size,
-        optimizer=args.optimizer,
-        lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay, schedule=args.schedule,
+        optimizer=args.optimizer, lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay,
+        schedule=args.schedule,
         warmup_steps=args.warmup_steps, decay_every=args.decay_every, decay_factor=args.decay_factor,
         clip_norm=args.clip_norm, loss=args.loss, l2=args.l2, patience=args.patience, seed=args.seed,
         resume=args.resume or None, checkpoint_every=args.checkpoint_every, keep_checkpoints=args.keep_checkpoints,
