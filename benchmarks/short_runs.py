@@ -18,13 +18,26 @@ import time
 
 # Per-model settings: images smaller than a net's minimum are resized on device.
 RUNS = {
-    "alexnet": {"image_size": 64, "lr": 1e-4},
-    "vgg11_bn": {"lr": 1e-3},
-    "googlenet": {"lr": 1e-3},
     "resnet18": {"lr": 1e-3},
+    "googlenet": {"lr": 1e-3},
     "mobilenet_v2": {"lr": 1e-3},
     "efficientnet_lite0": {"lr": 1e-3},
+    "alexnet": {"image_size": 64, "lr": 1e-4},
+    "vgg11_bn": {"lr": 1e-3},
 }
+
+
+def _write(args, results) -> None:
+    import jax
+
+    report = {"benchmark": "vision_short_runs", "dataset": "fashion_mnist",
+              "settings": {k: v for k, v in vars(args).items() if k not in ("out", "data_dir", "models")},
+              "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
+                          "jax_backend": jax.default_backend()},
+              "versions": {"jax": jax.__version__}, "chance_accuracy": 0.1, "results": results}
+    os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
+    with open(args.out, "w") as f:
+        json.dump(report, f, indent=2)
 
 
 def main() -> None:
@@ -37,8 +50,6 @@ def main() -> None:
     p.add_argument("--data-dir", default=None)
     p.add_argument("--out", default="benchmarks/results/vision_short_runs_cpu.json")
     args = p.parse_args()
-
-    import jax
 
     from train import config_for, train_and_evaluate
 
@@ -57,14 +68,7 @@ def main() -> None:
                "test_accuracy": round(summary["test_accuracy"], 4), "seconds": round(time.perf_counter() - started, 1)}
         print(json.dumps(row), flush=True)
         results.append(row)
-    report = {"benchmark": "vision_short_runs", "dataset": "fashion_mnist",
-              "settings": {k: v for k, v in vars(args).items() if k not in ("out", "data_dir", "models")},
-              "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
-                          "jax_backend": jax.default_backend()},
-              "versions": {"jax": jax.__version__}, "chance_accuracy": 0.1, "results": results}
-    os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
-    with open(args.out, "w") as f:
-        json.dump(report, f, indent=2)
+        _write(args, results)  # after every model: the slow ones can be stopped without losing the rest
     print("wrote", args.out)
 
 
