@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
+import sys
 import tempfile
 import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # report.py beside this script
 
 # Per-model settings: images smaller than a net's minimum are resized on device.
 RUNS = {
@@ -29,15 +31,12 @@ RUNS = {
 
 def _write(args, results) -> None:
     import jax
+    from report import machine, write_json
 
-    report = {"benchmark": "vision_short_runs", "dataset": "fashion_mnist",
-              "settings": {k: v for k, v in vars(args).items() if k not in ("out", "data_dir", "models")},
-              "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
-                          "jax_backend": jax.default_backend()},
-              "versions": {"jax": jax.__version__}, "chance_accuracy": 0.1, "results": results}
-    os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
-    with open(args.out, "w") as f:
-        json.dump(report, f, indent=2)
+    write_json(args.out, {
+        "benchmark": "vision_short_runs", "dataset": "fashion_mnist",
+        "settings": {k: v for k, v in vars(args).items() if k not in ("out", "data_dir", "models")},
+        "machine": machine(), "versions": {"jax": jax.__version__}, "chance_accuracy": 0.1, "results": results})
 
 
 def main() -> None:

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -91,6 +89,7 @@ def main() -> None:
     import jax
     import torch
 
+    from report import machine, write_json
     from torch_twins import INPUT_SHAPES
 
     rng = np.random.default_rng(0)
@@ -107,16 +106,13 @@ def main() -> None:
         results.append(row)
     report = {
         "benchmark": "train_throughput",
-        "machine": {"platform": platform.platform(), "processor": platform.processor(), "cpus": os.cpu_count(),
-                    "jax_backend": jax.default_backend(), "jax_devices": [str(d) for d in jax.devices()]},
+        "machine": machine(),
         "versions": {"jax": jax.__version__, "torch": torch.__version__},
         "torch_threads": torch.get_num_threads(),
         "settings": {"steps": args.steps, "warmup": args.warmup, "repeats": args.repeats, "optimizer": "adam"},
         "results": results,
     }
-    os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
-    with open(args.out, "w") as f:
-        json.dump(report, f, indent=2)
+    write_json(args.out, report)
     print("wrote", args.out)
 
 

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
+import sys
 import tempfile
 import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # report.py beside this script
 
 
 def run(pretrained: bool, args) -> dict:
@@ -50,6 +52,7 @@ def main() -> None:
     args = p.parse_args()
 
     import jax
+    from report import machine, write_json
 
     results = [run(True, args), run(False, args)]
     for row in results:
@@ -60,14 +63,12 @@ def main() -> None:
         "settings": {k: v for k, v in vars(args).items() if k not in ("out", "data_dir")} | {
             "freeze_backbone": True, "optimizer": "adam", "schedule": "cosine", "channels": 3,
             "normalize": "card"},
-        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "jax_backend": jax.default_backend()},
+        "machine": machine(),
         "versions": {"jax": jax.__version__},
         "results": results,
         "accuracy_gain_imagenet_over_random": round(results[0]["test_accuracy"] - results[1]["test_accuracy"], 4),
     }
-    os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
-    with open(args.out, "w") as f:
-        json.dump(report, f, indent=2)
+    write_json(args.out, report)
     print("wrote", args.out)
 
 
