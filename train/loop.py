@@ -113,8 +113,7 @@ class _Trainer:
         if transferring or config.pretrained:
             transfer.check_head(config.model, tuple(card.head), variables["params"])
         if config.pretrained:
-            variables = transfer.with_pretrained(config.model, config.pretrained, variables, tuple(card.head),
-                                                 self.dataset.num_classes or None, dict(config.model_overrides))
+            variables = transfer.with_pretrained(config.model, config.pretrained, variables, tuple(card.head))
         self.template = jax.device_get(create_train_state(self.model, tx, example_x, config.seed,
                                                           variables=variables, trainable=trainable))
         self.train_step = self.parallel.compile_train(self.steps.train)

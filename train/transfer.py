@@ -24,11 +24,11 @@ from __future__ import annotations
 from typing import Any
 
 import jax
-import numpy as np
+import jax.numpy as jnp
 import optax
 
 from zoo.errors import ZooError
-from zoo.weights.convert import WeightsMismatchError
+from zoo.weights.convert import WeightsMismatchError, torch_to_flax
 
 
 def split_params(params: dict[str, Any], head: tuple[str, ...]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -61,47 +61,23 @@ def scale_backbone_updates(tx: optax.GradientTransformation, head: tuple[str, ..
     return optax.chain(tx, optax.masked(optax.scale(scale), backbone_mask))
 
 
-def with_pretrained(model_name: str, source: str, fresh: dict[str, Any], head: tuple[str, ...],
-                    num_classes: int | None, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+def with_pretrained(model_name: str, source: str, fresh: dict[str, Any], head: tuple[str, ...]) -> dict[str, Any]:
     """`fresh` variables with every non-head entry replaced by the pretrained one from `source`.
 
     The head stays as `fresh` has it (the run's seeded init, for this data set's classes),
-    even when the file's head has the same shape. `overrides` are the model's non-default fields.
+    even when the file's head has the same shape. `fresh` is the run's own model, so the
+    file is checked against the architecture as configured (overrides, input size).
     """
-    from zoo.weights.pretrained import load_pretrained
+    from zoo.weights.pretrained import rename_hook, resolve_source
+    from zoo.weights.torch_file import read_state_dict
 
-    _, loaded = load_pretrained(model_name, source, num_classes=num_classes, **(overrides or {}))
-    out, problems = {}, []
-    for collection, tree in fresh.items():
-        out[collection] = {}
-        for name, value in tree.items():
-            if name in head:
-                out[collection][name] = value
-                continue
-            found = loaded.get(collection, {}).get(name)
-            if found is None:
-                problems.append(f"  {collection}/{name}: missing from the pretrained weights")
-                continue
-            out[collection][name] = _fit(f"{collection}/{name}", value, found, problems)
-    if problems:
+    path = resolve_source(model_name, source)
+    try:
+        variables = torch_to_flax(read_state_dict(path), fresh, rename=rename_hook(model_name), keep=head,
+                                  source=f"pretrained weights {source!r} for {model_name}")
+    except WeightsMismatchError as err:
         raise WeightsMismatchError(
-            f"pretrained weights {source!r} do not fit {model_name} as configured:\n" + "\n".join(problems[:12])
-            + "\nPretrained vision weights expect 3-channel images (--channels 3) and the architecture they were "
-              "trained with: a model whose layers depend on the input size (e.g. ResNet's small-image stem) "
-              "may need a field set, e.g. --set small_stem=False.")
-    return out
-
-
-def _fit(where: str, template, loaded, problems: list[str]):
-    paths_t, treedef_t = jax.tree_util.tree_flatten_with_path(template)
-    leaves_l, treedef_l = jax.tree_util.tree_flatten(loaded)
-    if treedef_t != treedef_l:
-        problems.append(f"  {where}: structure differs ({treedef_l} in the file, {treedef_t} in the model)")
-        return template
-    fitted = []
-    for (path, t), l in zip(paths_t, leaves_l):
-        if np.shape(t) != np.shape(l):
-            problems.append(f"  {where}{jax.tree_util.keystr(path)}: file has {list(np.shape(l))}, "
-                            f"model needs {list(np.shape(t))}")
-        fitted.append(np.asarray(l, dtype=np.asarray(t).dtype))
-    return jax.tree_util.tree_unflatten(treedef_t, fitted)
+            f"{err}\nPretrained vision weights expect 3-channel images (--channels 3) and the architecture they were "
+            "trained with: a model whose layers depend on the input size (e.g. ResNet's small-image stem) "
+            "may need a field set, e.g. --set small_stem=False.") from None
+    return jax.tree.map(jnp.asarray, variables)
