@@ -92,12 +92,15 @@ def card(name: str) -> dict[str, Any]:
     """The model's card as a plain dict, with its parameter count at default settings."""
     model_card = _lookup(name)
     out = model_card.to_dict()
-    # Counted at the size the reference weights were made for where the card says (a ResNet's stem
-    # depends on the input size), else at the example size.
-    crop = model_card.preprocessing.get("crop")
-    shape = (crop, crop, 3) if crop else model_card.example_input_shape
-    out["param_count"] = count_params(create(name), shape)
+    # Counted at the size the reference weights were made for (a ResNet's stem depends on it).
+    out["param_count"] = count_params(create(name), reference_input_shape(model_card))
     return out
+
+
+def reference_input_shape(model_card: ModelCard) -> tuple[int, ...]:
+    """One example's shape at the size the reference weights expect: the card's crop, else its example shape."""
+    crop = model_card.preprocessing.get("crop")
+    return (crop, crop, 3) if crop else tuple(model_card.example_input_shape)
 
 
 def model_card(name: str) -> ModelCard:

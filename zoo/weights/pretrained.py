@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 
 from zoo.errors import ZooError
-from zoo.registry import create, model_card
+from zoo.registry import create, model_card, reference_input_shape
 from zoo.weights.convert import WeightsMismatchError, torch_to_flax
 from zoo.weights.torch_file import read_state_dict
 
@@ -81,10 +81,7 @@ def rename_hook(model_name: str):
 
 def example_input(model_name: str) -> jax.ShapeDtypeStruct:
     """One image [1, H, W, C] of the size the weights expect: the card's crop, else its example shape."""
-    card = model_card(model_name)
-    crop = card.preprocessing.get("crop")
-    shape = (crop, crop, 3) if crop else tuple(card.example_input_shape)
-    return jax.ShapeDtypeStruct((1, *shape), jnp.float32)
+    return jax.ShapeDtypeStruct((1, *reference_input_shape(model_card(model_name))), jnp.float32)
 
 
 def _template(module, dummy: jax.ShapeDtypeStruct, head: tuple[str, ...] = (), seed: int = 0) -> dict:
