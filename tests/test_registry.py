@@ -46,16 +46,26 @@ def test_card_is_complete(name):
     assert card["param_count"] > 0
 
 
+def _expected_output_shape(card, x, kwargs) -> tuple[int, ...]:
+    if card.task == "classification":
+        return (x.shape[0], 3)
+    if card.task == "regression":
+        return (x.shape[0], 2)
+    vocab = card.defaults.get("tgt_vocab_size", card.defaults.get("vocab_size"))
+    length = kwargs["targets"].shape[1] if "targets" in kwargs else x.shape[1]
+    return (x.shape[0], length, vocab)  # one distribution per token
+
+
 @pytest.mark.parametrize("name", zoo.list_models())
 def test_model_init_forward_backward(name):
     """The timm-style sweep: every registered model inits, runs under jit, differentiates, stays finite."""
     card = zoo.model_card(name)
-    head = {"num_classes": 3} if card.task == "classification" else {"num_outputs": 2}
+    head = {"classification": {"num_classes": 3}, "regression": {"num_outputs": 2}}.get(card.task, {})
     model = zoo.create(name, **head)
-    x = jax.random.normal(jax.random.key(0), (4, *card.example_input_shape))
-    variables = jax.jit(model.init)(jax.random.key(1), x)  # one compile, not one per parameter
-    out = jax.jit(lambda v, x: model.apply(v, x))(variables, x)
-    chex.assert_shape(out, (4, 3 if card.task == "classification" else 2))
+    x, kwargs = zoo.registry.example_batch(card, 4)
+    variables = jax.jit(lambda key, x, kw: model.init(key, x, **kw))(jax.random.key(1), x, kwargs)
+    out = jax.jit(lambda v, x, kw: model.apply(v, x, **kw))(variables, x, kwargs)
+    chex.assert_shape(out, _expected_output_shape(card, x, kwargs))
     chex.assert_tree_all_finite(out)
 
     # Training mode updates BatchNorm statistics and may record auxiliary heads' outputs.
@@ -63,7 +73,7 @@ def test_model_init_forward_backward(name):
 
     def loss(params):
         out, _ = model.apply({**variables, "params": params}, x, train=True,
-                             rngs={"dropout": jax.random.key(2)}, mutable=mutable)
+                             rngs={"dropout": jax.random.key(2)}, mutable=mutable, **kwargs)
         return jnp.sum(out ** 2)
 
     grads = jax.jit(jax.grad(loss))(variables["params"])

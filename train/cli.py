@@ -62,6 +62,17 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--crop-padding", type=int, help="random crop after zero-padding by this many pixels")
     g.add_argument("--flip", action="store_true", help="random horizontal flips")
     g.add_argument("--color-jitter", type=float, help="brightness/contrast/saturation factors in [1-J, 1+J]")
+    g = p.add_argument_group("text (data sets of token sequences)")
+    g.add_argument("--text-column", help="csv: data sets: column holding the text")
+    g.add_argument("--label-column", help="csv: data sets: column holding the label")
+    g.add_argument("--tokenizer", choices=("word", "char"))
+    g.add_argument("--vocab-size", type=int, help="keep the N most frequent tokens (the rest become <unk>)")
+    g.add_argument("--min-freq", type=int, help="tokens seen fewer times in train become <unk>")
+    g.add_argument("--max-length", type=int, help="truncate texts to N tokens")
+    g.add_argument("--seq-len", type=int, help="language models: tokens per training window")
+    g.add_argument("--embeddings", metavar="VECTORS",
+                   help="initialise the embedding table from word vectors: glove (GloVe 6B-50d) or a .npz file")
+    g.add_argument("--freeze-embeddings", action="store_true", help="keep the embedding table fixed")
     g = p.add_argument_group("transfer learning")
     g.add_argument("--pretrained", metavar="SOURCE", help="start from pretrained weights (a file, or a named "
                                                           "source from the card such as imagenet); fresh head")
@@ -111,7 +122,9 @@ def config_from_args(args: argparse.Namespace):
         model_overrides=dict(args.overrides) or None, image_size=args.image_size, channels=args.channels,
         normalize=args.normalize, crop_padding=args.crop_padding, flip=args.flip or None,
         color_jitter=args.color_jitter, pretrained=args.pretrained, freeze_backbone=args.freeze_backbone or None,
-        backbone_lr_scale=args.backbone_lr_scale,
+        backbone_lr_scale=args.backbone_lr_scale, text_column=args.text_column, label_column=args.label_column,
+        tokenizer=args.tokenizer, vocab_size=args.vocab_size, min_freq=args.min_freq, max_length=args.max_length,
+        seq_len=args.seq_len, embeddings=args.embeddings, freeze_embeddings=args.freeze_embeddings or None,
     )
 
 
@@ -144,7 +157,13 @@ def main(argv: list[str] | None = None) -> int:
     except ZooError as err:
         print(f"zoo-train: error: {err}", file=sys.stderr)
         return 2
-    if summary["test_accuracy"] is not None:
+    if summary.get("test_exact_match") is not None:
+        headline = (f"test exact match {summary['test_exact_match']:.4f} (greedy), "
+                    f"token accuracy {summary['test_accuracy']:.4f}")
+    elif summary.get("test_perplexity") is not None:
+        headline = (f"test cross-entropy {summary['test_loss']:.4f} nats/token, perplexity "
+                    f"{summary['test_perplexity']:.2f}, token accuracy {summary['test_accuracy']:.4f}")
+    elif summary["test_accuracy"] is not None:
         headline = f"test accuracy {summary['test_accuracy']:.4f}"
     else:
         headline = f"test MSE {summary['test_mse']:.4f}, R^2 {summary['test_r2']:.4f}"

@@ -46,6 +46,26 @@ class TrainConfig:
     pretrained: str = ""  # zoo.weights.load_pretrained source: a path or a named source such as "imagenet"
     freeze_backbone: bool = False  # train only the card's head params; backbone in inference mode
     backbone_lr_scale: float = 1.0  # full fine-tuning: backbone updates x this (head at the full rate)
+    # Text inputs (see train.data.text.TextOptions; 0 / "" = the data set's default).
+    text_column: str = ""  # csv: data sets: the column holding the text
+    label_column: str = ""  # csv: data sets: the column holding the label
+    tokenizer: str = ""  # 'word' or 'char'
+    vocab_size: int = 0  # most frequent tokens kept (specials included); the rest map to <unk>
+    min_freq: int = 0  # tokens seen fewer times in train map to <unk>
+    max_length: int = 0  # texts are truncated to this many tokens
+    seq_len: int = 0  # language models: tokens per training window
+    # Pretrained word vectors for the model's `embed` table: "glove" (GloVe 6B-50d) or a
+    # zoo.text.WordVectors .npz file; rows for words without a vector stay randomly initialised.
+    embeddings: str = ""
+    freeze_embeddings: bool = False  # keep the embedding table fixed (sets the model's freeze_embeddings)
+
+    def text_options(self):
+        """The data set's text settings, from the fields above that are set."""
+        from train.data.text import TextOptions
+
+        given = {name: getattr(self, name) for name in
+                 ("text_column", "label_column", "tokenizer", "vocab_size", "min_freq", "max_length", "seq_len")}
+        return TextOptions(**{k: v for k, v in given.items() if v})
 
 
 _OPTIM_KEYS = {f.name for f in dataclasses.fields(OptimConfig)} | {"optimizer"}

@@ -42,13 +42,31 @@ def _fresh_record() -> dict[str, Any]:
             "epoch_sums": {}, "stop_reason": None}
 
 
+_VOCAB_FIELDS = ("vocab_size", "src_vocab_size", "tgt_vocab_size")
+
+
 def build_model(config: TrainConfig, dataset: Dataset):
     card = zoo.model_card(config.model)
     if card.task != dataset.task:
         raise ZooError(f"{config.model} is a {card.task} model but {dataset.name} is a {dataset.task} data set; "
                        f"pick a {card.task} data set, e.g. --data {card.default_dataset}")
     fields = {f.name for f in dataclasses.fields(card.builder)}
-    head = {"num_classes": dataset.num_classes} if card.task == "classification" else {"num_outputs": dataset.num_targets}
+    head = {}
+    if card.task == "classification":
+        head["num_classes"] = dataset.num_classes
+    elif card.task == "regression":
+        head["num_outputs"] = dataset.num_targets
+    codec = getattr(dataset, "codec", None)
+    if card.input_dtype == "int32" and codec is None:
+        raise ZooError(f"{config.model} reads token ids but {dataset.name} is not a text data set; pick one with a "
+                       f"vocabulary, e.g. --data {card.default_dataset}, csv:PATH or text:PATH")
+    if codec is not None:  # the embedding and output tables are sized by the data's vocabulary
+        head.update({f: len(codec.vocab) for f in _VOCAB_FIELDS if f in fields})
+    if config.freeze_embeddings or config.embeddings:
+        if "embed_dim" not in fields:
+            raise ZooError(f"{config.model} has no word-embedding table; --embeddings and --freeze-embeddings "
+                           "apply to token models (zoo.list_models('sequence'))")
+        head["freeze_embeddings"] = config.freeze_embeddings
     if "in_features" in fields:
         head["in_features"] = int(np.prod(dataset.input_shape))
     if config.parallel == "pmap" and "bn_axis_name" in fields:
@@ -86,8 +104,10 @@ class _Trainer:
         self.config, self.workdir = config, workdir
         self.main = jax.process_index() == 0
         card = zoo.model_card(config.model)
+        self.card = card
         self.dataset = load_dataset(config.dataset or card.default_dataset, data_dir=config.data_dir,
-                                    validation_fraction=config.validation_fraction, seed=config.seed)
+                                    validation_fraction=config.validation_fraction, seed=config.seed,
+                                    text=config.text_options())
         for split, limit in (("train", config.limit_train), ("test", config.limit_test)):
             if limit:  # quick runs: the first N examples
                 source = self.dataset.splits[split]
@@ -108,12 +128,16 @@ class _Trainer:
         self.steps = make_supervised_steps(self.model, tx, config.loss or card.loss, config.l2,
                                            inputs=image_inputs(config, card, self.dataset),
                                            augmentation=augmentation_of(config), trainable=trainable)
-        example_x = self.steps.prepare(train.take(np.arange(1))[0])
-        variables = init_variables(self.model, example_x, config.seed)
+        example_x, example_y = train.take(np.arange(1))
+        example_x = self.steps.prepare(example_x)
+        variables = init_variables(self.model, example_x, config.seed, example_y)
         if transferring or config.pretrained:
             transfer.check_head(config.model, tuple(card.head), variables["params"])
         if config.pretrained:
             variables = transfer.with_pretrained(config.model, config.pretrained, variables, tuple(card.head))
+        if config.embeddings:
+            variables, self.embedding_coverage = transfer.with_word_vectors(variables, config.embeddings,
+                                                                            self.dataset.codec, config.seed)
         self.template = jax.device_get(create_train_state(self.model, tx, example_x, config.seed,
                                                           variables=variables, trainable=trainable))
         self.train_step = self.parallel.compile_train(self.steps.train)
@@ -130,20 +154,30 @@ class _Trainer:
 
     def evaluate(self, state, split: str) -> dict[str, Any]:
         source = self.dataset.split(split)
-        outputs, losses, targets = [], [], []
+        results, targets = [], []
         for batch in eval_batches(source, self.eval_batch_size):
             result = self.parallel.gather(self.eval_step(state, self.parallel.put_batch(batch)))
             keep = batch["mask"] > 0
-            outputs.append(result["outputs"][keep])
-            losses.append(result["loss"][keep])
+            results.append({k: v[keep] for k, v in result.items()})
             targets.append(batch["y"][keep])
-        outputs, targets = np.concatenate(outputs), np.concatenate(targets)
+        if "weight" in results[0]:  # per-token losses: means over real target tokens
+            return token_metrics({k: np.concatenate([r[k] for r in results]) for k in results[0]})
+        outputs, losses = np.concatenate([r["outputs"] for r in results]), [r["loss"] for r in results]
+        targets = np.concatenate(targets)
         metrics = {"loss": float(np.mean(np.concatenate(losses)))}
         if self.steps.regression:
             metrics.update(regression_metrics(outputs, targets))
         else:
             metrics.update(classification_metrics(outputs, targets, self.dataset.num_classes))
         return metrics
+
+
+def token_metrics(sums: dict[str, np.ndarray]) -> dict[str, float]:
+    """Cross-entropy per real target token, its perplexity, and token accuracy."""
+    tokens = float(sums["weight"].sum())
+    loss = float(sums["loss"].sum()) / tokens
+    return {"loss": loss, "perplexity": math.exp(min(loss, 700.0)), "accuracy": float(sums["correct"].sum()) / tokens,
+            "tokens": tokens}
 
 
 def _add_sums(sums: dict[str, float], metrics: list[dict], first_step: int) -> None:
@@ -169,6 +203,8 @@ def train_and_evaluate(config: TrainConfig, workdir: str | Path, *, devices=None
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     t = _Trainer(config, workdir, devices)
+    if t.main and getattr(t.dataset, "codec", None) is not None:  # generation and prediction decode with it
+        t.dataset.codec.save(workdir / "codec.json")
     checkpointer = Checkpointer(workdir / "checkpoints", keep=config.keep_checkpoints)
     host_state, record = t.restore_or_start(checkpointer)
     state = t.parallel.put_state(host_state)
@@ -221,6 +257,9 @@ def train_and_evaluate(config: TrainConfig, workdir: str | Path, *, devices=None
 
     elapsed = time.perf_counter() - started
     test = t.evaluate(state, "test")
+    if t.card.task == "seq2seq":
+        test["exact_match"] = exact_match(t.model, t.parallel.get_state(state).variables, t.dataset.split("test"),
+                                          t.eval_batch_size)
     summary = {
         "model": config.model,
         "dataset": t.dataset.name,
@@ -236,6 +275,7 @@ def train_and_evaluate(config: TrainConfig, workdir: str | Path, *, devices=None
         "processes": jax.process_count(),
         "steps_per_sec_this_session": (step - first_step) / elapsed if step > first_step else None,
         "data": t.dataset.summary(),
+        **({"embedding_coverage": t.embedding_coverage} if config.embeddings else {}),
         "config": dataclasses.asdict(config),
     }
     if t.main:
@@ -248,6 +288,17 @@ def train_and_evaluate(config: TrainConfig, workdir: str | Path, *, devices=None
     if getattr(model, "bn_axis_name", None) is not None:  # usable outside pmap, e.g. model.apply(train=True)
         model = model.clone(bn_axis_name=None)
     return TrainResult(summary=summary, state=t.parallel.get_state(state), model=model)
+
+
+def exact_match(model, variables, source, batch_size: int) -> float:
+    """Fraction of examples whose greedy decoding equals the target exactly (through <eos>)."""
+    from zoo.sequence.decode import exact_matches, greedy_decode
+
+    hits = []
+    for batch in eval_batches(source, batch_size):
+        decoded = greedy_decode(model, variables, batch["x"], max_length=batch["y"].shape[1] + 1)
+        hits.append(np.asarray(exact_matches(decoded.tokens, batch["y"]))[batch["mask"] > 0])
+    return float(np.concatenate(hits).mean())
 
 
 def _early_stopping(record: dict, val_loss: float, config: TrainConfig, epoch: int) -> None:

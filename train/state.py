@@ -41,24 +41,28 @@ def _keys(seed: int):
 _INIT_COMPILER_OPTIONS = {"cpu": {"xla_backend_optimization_level": 1}}
 
 
-def init_variables(model, example_x, seed: int) -> dict[str, Any]:
-    """The model's seeded initial variables, without transient collections (sown embeddings)."""
+def init_variables(model, example_x, seed: int, example_y=None) -> dict[str, Any]:
+    """The model's seeded initial variables, without transient collections (sown embeddings).
+
+    Teacher-forced models (seq2seq) also see example targets `example_y`."""
     init_key, dropout_key, _ = _keys(seed)
     rngs = {"params": init_key, "dropout": dropout_key}
+    kwargs = {"targets": example_y} if getattr(model, "teacher_forced", False) else {}
     # One compiled program rather than thousands of eager ops (minutes for GoogLeNet).
-    lowered = jax.jit(lambda rngs, x: model.init(rngs, x, train=False)).lower(rngs, example_x)
-    variables = lowered.compile(_INIT_COMPILER_OPTIONS.get(jax.default_backend()))(rngs, example_x)
+    lowered = jax.jit(lambda rngs, x, kw: model.init(rngs, x, train=False, **kw)).lower(rngs, example_x, kwargs)
+    variables = lowered.compile(_INIT_COMPILER_OPTIONS.get(jax.default_backend()))(rngs, example_x, kwargs)
     return {k: v for k, v in variables.items() if k not in TRANSIENT_COLLECTIONS}
 
 
 def create_train_state(model, tx: optax.GradientTransformation, example_x, seed: int, *,
-                       variables: dict[str, Any] | None = None, trainable: tuple[str, ...] = ()) -> TrainState:
+                       variables: dict[str, Any] | None = None, trainable: tuple[str, ...] = (),
+                       example_y=None) -> TrainState:
     """Fresh state from `seed`. `variables` (e.g. a pretrained backbone with a fresh head) replace the
     init's; with `trainable` (top-level param names) the optimizer state covers only those params."""
     from train.transfer import split_params
 
     if variables is None:
-        variables = init_variables(model, example_x, seed)
+        variables = init_variables(model, example_x, seed, example_y)
     params = variables["params"]
     model_state = {k: v for k, v in variables.items() if k != "params" and k not in TRANSIENT_COLLECTIONS}
     return TrainState(

@@ -19,7 +19,9 @@ class ModelCard:
     name: str
     family: str
     builder: Callable[..., nn.Module]
-    task: str  # 'classification' | 'regression'
+    # 'classification' | 'regression' | 'language_model' (outputs [B, T, V], targets [B, T])
+    # | 'seq2seq' (called as model(x, targets=y); outputs [B, T, V])
+    task: str
     loss: str  # default loss name, see train.losses
     default_dataset: str
     input_spec: str  # human-readable: dtype and shape the module expects
@@ -36,6 +38,8 @@ class ModelCard:
     head: tuple[str, ...] = ()
     # Named pretrained weights: {'imagenet': 'pip:PACKAGE/FILE' or a path}; see zoo.weights.
     pretrained: dict[str, str] = dataclasses.field(default_factory=dict)
+    # 'float32' (images, features) or 'int32' (token ids in [0, defaults['vocab_size']), 0 = padding).
+    input_dtype: str = "float32"
 
     def to_dict(self) -> dict[str, Any]:
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "builder"}
@@ -93,7 +97,14 @@ def card(name: str) -> dict[str, Any]:
     model_card = _lookup(name)
     out = model_card.to_dict()
     # Counted at the size the reference weights were made for (a ResNet's stem depends on it).
-    out["param_count"] = count_params(create(name), reference_input_shape(model_card))
+    if model_card.input_dtype == "int32":  # token ids: the parameter count does not depend on the length
+        import jax
+
+        x, kwargs = example_batch(model_card, 1)
+        shapes = jax.eval_shape(lambda: create(name).init(jax.random.key(0), x, **kwargs))
+        out["param_count"] = int(sum(v.size for v in jax.tree.leaves(shapes.get("params", {}))))
+    else:
+        out["param_count"] = count_params(create(name), reference_input_shape(model_card))
     return out
 
 
@@ -115,3 +126,25 @@ def count_params(module: nn.Module, example_input_shape: tuple[int, ...]) -> int
         lambda: module.init(jax.random.key(0), jnp.zeros((1, *example_input_shape), jnp.float32))
     )
     return int(sum(x.size for x in jax.tree.leaves(shapes.get("params", {}))))
+
+
+TOKEN_TASKS = ("language_model", "seq2seq")  # outputs [B, T, V]: one prediction per target token
+
+
+def example_batch(model_card: ModelCard, batch_size: int, seed: int = 0):
+    """(x, apply_kwargs) for one random batch the model accepts: normal floats, or token ids >= 1 (no padding).
+
+    Seq2seq models also get `targets` (teacher forcing)."""
+    import jax
+    import jax.numpy as jnp
+
+    key_x, key_y = jax.random.split(jax.random.key(seed))
+    shape = (batch_size, *model_card.example_input_shape)
+    if model_card.input_dtype != "int32":
+        return jax.random.normal(key_x, shape), {}
+    vocab = model_card.defaults.get("vocab_size") or model_card.defaults["src_vocab_size"]
+    x = jax.random.randint(key_x, shape, 1, vocab)
+    if model_card.task != "seq2seq":
+        return x, {}
+    target_vocab = model_card.defaults.get("tgt_vocab_size", vocab)
+    return x, {"targets": jax.random.randint(key_y, shape, 1, target_vocab)}

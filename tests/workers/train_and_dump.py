@@ -1,10 +1,11 @@
 """Subprocess worker for the parallel tests: train a small model, dump final params (and model state) as .npz.
 
-usage: python -m tests.workers.train_and_dump OUT.npz MODE [NUM_DEVICES] [--model mlp|resnet18|tiny_aux_bn]
+usage: python -m tests.workers.train_and_dump OUT.npz MODE [NUM_DEVICES] [--model mlp|resnet18|tiny_aux_bn|char_gru]
                                              [--coordinator ADDR --num-processes N --process-id I]
 
 --model resnet18: a two-stage ResNet-18 (BatchNorm) on digits resized to 16x16 on the device;
---model tiny_aux_bn: a conv + BatchNorm net with a sown auxiliary head (GoogLeNet's convention).
+--model tiny_aux_bn: a conv + BatchNorm net with a sown auxiliary head (GoogLeNet's convention);
+--model char_gru: a character GRU language model (per-token losses) on a small generated text file.
 
 Run in a fresh process because XLA_FLAGS (emulated device count) and
 jax.distributed must be set before JAX starts.
@@ -20,7 +21,22 @@ RUNS = {  # model -> training settings; no dropout, so jit and pmap draw nothing
     "resnet18": dict(model_overrides={"stage_sizes": (1, 1)}, image_size=16, epochs=1, limit_train=128, lr=0.01,
                      eval_batch_size=256),
     "tiny_aux_bn": dict(epochs=1, limit_train=512, eval_batch_size=256),
+    "char_gru": dict(model_overrides={"hidden_size": 32, "embed_dim": 16}, epochs=1, seq_len=16,
+                     eval_batch_size=64, lr=0.5),
 }
+
+
+def write_corpus(workdir: str) -> str:
+    """A small deterministic text whose lines differ, so windows differ."""
+    import pathlib
+
+    rng = np.random.default_rng(0)
+    words = ["the", "quick", "brown", "fox", "jumps", "over", "lazy", "dog", "and", "runs"]
+    text = "\n".join(" ".join(rng.choice(words, 8)) for _ in range(300))
+    path = pathlib.Path(workdir).parent / "corpus.txt"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return str(path)
 
 
 def register_tiny_aux_bn() -> None:
@@ -73,7 +89,8 @@ def main() -> None:
         devices = (jax.devices() if args.mode == "jit" else jax.local_devices())[: args.num_devices]
     if args.model == "tiny_aux_bn":
         register_tiny_aux_bn()
-    config = config_for(args.model, dataset="digits", batch_size=32, progress=False, plots=False,
+    dataset = f"text:{write_corpus(args.workdir)}" if args.model == "char_gru" else "digits"
+    config = config_for(args.model, dataset=dataset, batch_size=32, progress=False, plots=False,
                         **{"optimizer": "momentum", "lr": 0.05, "parallel": args.mode, **RUNS[args.model]})
     result = train_and_evaluate(config, args.workdir, devices=devices)
     leaves = jax.tree_util.tree_flatten_with_path({"params": result.state.params, **result.state.model_state})[0]

@@ -32,14 +32,14 @@ def train_batches(source, batch_size: int, seed: int, epoch: int, start: int = 0
 
 
 def eval_batches(source, batch_size: int) -> Iterator[dict]:
-    """Every example once, in order; the last batch is padded and its padding masked out."""
+    """Every example once, in order; the last batch is padded (with copies) and its padding masked out."""
     n = len(source)
     for start in range(0, n, batch_size):
         idx = np.arange(start, min(start + batch_size, n))
         x, y = source.take(idx)
         pad = batch_size - len(idx)
         mask = np.concatenate([np.ones(len(idx), np.float32), np.zeros(pad, np.float32)])
-        if pad:
-            x = np.concatenate([x, np.zeros((pad, *x.shape[1:]), x.dtype)])
-            y = np.concatenate([y, np.zeros((pad, *y.shape[1:]), y.dtype)])
+        if pad:  # copies of the first example, masked out: an all-padding token row could give NaN
+            x = np.concatenate([x, np.repeat(x[:1], pad, axis=0)])
+            y = np.concatenate([y, np.repeat(y[:1], pad, axis=0)])
         yield {"x": x, "y": y, "mask": mask}

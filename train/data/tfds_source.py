@@ -1,9 +1,17 @@
-"""Any TFDS data set through `tfds.data_source` (random access, no TensorFlow needed)."""
+"""Any TFDS data set through `tfds.data_source` (random access, no TensorFlow needed).
+
+Image/array inputs are served lazily record by record; text inputs (a `Text` feature, e.g. imdb_reviews,
+ag_news_subset) are decoded and tokenized once up front into TokenSources, because the vocabulary must be
+built from the whole train split before any batch exists. A set whose only feature is text
+(tiny_shakespeare) is a language-modelling corpus.
+"""
 from __future__ import annotations
 
 import numpy as np
 
+from train.data import text as text_sets
 from train.data.sources import Dataset
+from train.data.text import TextOptions
 
 
 class TFDSSource:
@@ -20,26 +28,74 @@ class TFDSSource:
         return x, y
 
 
-def load(name: str, data_dir: str | None, download: bool) -> Dataset:
+def _as_str(value) -> str:
+    value = value.item() if isinstance(value, np.ndarray) else value
+    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+
+
+def _is_text(feature) -> bool:
+    import tensorflow_datasets as tfds
+
+    return isinstance(feature, tfds.features.Text)
+
+
+def load(name: str, data_dir: str | None, download: bool, *, text: TextOptions | None = None,
+         validation_fraction: float = 0.1, seed: int = 0) -> Dataset:
+    """`validation_fraction`/`seed` are used by text sets only (they carve validation before building the
+    vocabulary); the caller carves it for the others."""
     import tensorflow_datasets as tfds
 
     builder = tfds.builder(name, data_dir=data_dir)
-    x_key, y_key = builder.info.supervised_keys or ("image", "label")
     features = builder.info.features
+    if builder.info.supervised_keys is None and len(features) == 1 and _is_text(next(iter(features.values()))):
+        return load_corpus(name, data_dir, download, text or TextOptions())
+    x_key, y_key = builder.info.supervised_keys or ("image", "label")
     if not hasattr(features[y_key], "num_classes"):
         raise ValueError(f"tfds:{name} target {y_key!r} is not a class label; zoo's TFDS path serves classification")
     split_names = {"train": "train", "test": "test"}
     if "validation" in builder.info.splits:
         split_names["validation"] = "validation"
     sources = tfds.data_source(name, split=list(split_names.values()), data_dir=data_dir, download=download)
+    splits = dict(zip(split_names, sources))
+    class_names = list(features[y_key].names)
+    if _is_text(features[x_key]):
+        def read(split):
+            records = [splits[split][i] for i in range(len(splits[split]))]
+            return [_as_str(r[x_key]) for r in records], np.asarray([r[y_key] for r in records], np.int32)
+        if "validation" in splits:  # a shipped validation split is kept; only train and test are used here
+            validation_fraction = 0.0
+        return text_sets.text_classification(
+            f"tfds:{name}", read("train"), read("test"), class_names, text or TextOptions(),
+            validation_fraction=validation_fraction, seed=seed,
+            description=f"TFDS {name} via tfds.data_source, tokenized once at load")
     is_image = features[x_key].np_dtype == np.uint8  # .dtype would import TensorFlow
-    splits = {k: TFDSSource(s, x_key, y_key, 1 / 255 if is_image else 1.0) for k, s in zip(split_names, sources)}
     return Dataset(
         name=f"tfds:{name}",
-        splits=splits,
+        splits={k: TFDSSource(s, x_key, y_key, 1 / 255 if is_image else 1.0) for k, s in splits.items()},
         task="classification",
         num_classes=int(features[y_key].num_classes),
         input_shape=tuple(features[x_key].shape),
-        class_names=list(features[y_key].names),
+        class_names=class_names,
         description=f"TFDS {name} via tfds.data_source",
     )
+
+
+def load_corpus(name: str, data_dir: str | None, download: bool, options: TextOptions) -> Dataset:
+    """A TFDS text corpus (each split: records with one Text feature, joined in order) for language modelling;
+    character tokens unless options.tokenizer says otherwise."""
+    import tensorflow_datasets as tfds
+
+    known = set(tfds.builder(name, data_dir=data_dir).info.splits)
+    # Use the shipped splits when there are all three (or the split list is unknown, as under mock_data);
+    # otherwise cut train by position like a plain-text file.
+    split_names = ["train", "validation", "test"] if not known or {"validation", "test"} <= known else ["train"]
+    sources = tfds.data_source(name, split=split_names, data_dir=data_dir, download=download)
+    tokenizer = options.make_tokenizer("char")
+    split_tokens = {}
+    for split, source in zip(split_names, sources):
+        records = [source[i] for i in range(len(source))]
+        split_tokens[split] = tokenizer("".join(_as_str(next(iter(r.values()))) for r in records))
+    if split_names == ["train"]:
+        split_tokens = text_sets.split_by_position(split_tokens["train"])
+    return text_sets.language_model(f"tfds:{name}", split_tokens, tokenizer, options,
+                                    f"{tokenizer.name}-level language modelling on TFDS {name}")

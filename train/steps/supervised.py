@@ -17,6 +17,12 @@ Vision extras, all inside the same bodies:
 * frozen backbone: with `trainable` (the head's top-level param names) only
   those params are differentiated and updated, and the model runs in
   inference mode, see `train.transfer`.
+
+Sequence outputs use the same bodies. When the loss is per token ([B, T],
+language models and seq2seq) each token weighs `mask * (target != <pad>)`,
+so the loss is the mean over real target tokens of the global batch, and the
+eval step returns per-example sums and token counts instead of outputs.
+Seq2seq models (`teacher_forced = True`) are called as `model(x, targets=y)`.
 """
 from __future__ import annotations
 
@@ -35,6 +41,8 @@ from zoo.layers import predict_classes
 
 Batch = dict[str, jax.Array]  # 'x' [B, ...], 'y' [B] or [B, T], 'mask' [B] float (0 = padding)
 
+PAD_ID = 0  # token targets equal to this are padding (zoo.text's <pad>)
+
 AUX_COLLECTION = "aux_outputs"
 _AUGMENT_STREAM = 1  # fold_in(step key, 1): augmentation draws, separate from dropout's
 
@@ -43,6 +51,13 @@ def _all_sum(axis_name: str | None) -> Callable:
     if axis_name is None:
         return lambda tree: tree
     return lambda tree: jax.lax.psum(tree, axis_name)
+
+
+def loss_weights(losses: jax.Array, targets: jax.Array, mask: jax.Array) -> jax.Array:
+    """Weights shaped like `losses`: the example mask, times `target != <pad>` for per-token losses."""
+    if losses.ndim == 1:
+        return mask
+    return mask.reshape(mask.shape + (1,) * (losses.ndim - 1)) * (targets != PAD_ID)
 
 
 def l2_penalty(params) -> jax.Array:
@@ -67,6 +82,10 @@ def make_supervised_steps(model, tx: optax.GradientTransformation, loss: str, l2
     regression = loss in REGRESSION_LOSSES
     aux_weight = float(getattr(model, "aux_loss_weight", 1.0))
     frozen = bool(trainable)
+    teacher_forced = bool(getattr(model, "teacher_forced", False))
+
+    def targets_kwarg(y):  # seq2seq decoders read the targets shifted right (teacher forcing)
+        return {"targets": y} if teacher_forced else {}
 
     def prepare(x, key=None):
         x = shape_images(x, inputs)
@@ -74,20 +93,19 @@ def make_supervised_steps(model, tx: optax.GradientTransformation, loss: str, l2
             x = augment(key, x, augmentation)
         return normalize(x, inputs)
 
-    def forward(state: TrainState, params, x, key):
+    def forward(state: TrainState, params, x, y, key):
         """Training forward pass: (outputs, new model_state, [aux logits])."""
         variables = {"params": params, **state.model_state}
         if frozen:  # inference mode: running averages, no dropout; model_state untouched
-            return model.apply(variables, x, train=False), state.model_state, []
+            return model.apply(variables, x, train=False, **targets_kwarg(y)), state.model_state, []
         outputs, written = model.apply(variables, x, train=True, rngs={"dropout": key},
-                                       mutable=[*state.model_state, AUX_COLLECTION])
+                                       mutable=[*state.model_state, AUX_COLLECTION], **targets_kwarg(y))
         model_state = {k: v for k, v in written.items() if k != AUX_COLLECTION}
         return outputs, model_state, jax.tree.leaves(written.get(AUX_COLLECTION, {}))
 
     def train_step(state: TrainState, batch: Batch, axis_name: str | None = None):
         total = _all_sum(axis_name)
         mask = batch["mask"]
-        count = total(mask.sum())
         key = jax.random.fold_in(jax.random.wrap_key_data(state.rng), state.step)
         if axis_name is not None:  # different dropout masks and crops on each device's slice
             key = jax.random.fold_in(key, jax.lax.axis_index(axis_name))
@@ -95,19 +113,23 @@ def make_supervised_steps(model, tx: optax.GradientTransformation, loss: str, l2
         trained, fixed = split_params(state.params, trainable) if frozen else (state.params, {})
 
         def masked_sum(outputs):
-            return (loss_fn(outputs, batch["y"]) * mask).sum()
+            losses = loss_fn(outputs, batch["y"])
+            weights = loss_weights(losses, batch["y"], mask)
+            return (losses * weights).sum(), weights
 
         def summed_loss(trained_params):
             # Closing over `fixed` (not differentiating it) is what keeps the backward pass
             # out of a frozen backbone.
             params = merge_params(trained_params, fixed) if frozen else trained_params
-            outputs, model_state, aux = forward(state, params, x, key)
-            main = masked_sum(outputs)
-            aux_sum = sum(masked_sum(a) for a in aux) if aux else None
+            outputs, model_state, aux = forward(state, params, x, batch["y"], key)
+            main, weights = masked_sum(outputs)
+            aux_sum = sum(masked_sum(a)[0] for a in aux) if aux else None
             objective = main if aux_sum is None else main + aux_weight * aux_sum
-            return objective, (outputs, model_state, aux_sum)
+            return objective, (outputs, weights, model_state, aux_sum)
 
-        (loss_sum, (outputs, model_state, aux_sum)), grad_sum = jax.value_and_grad(summed_loss, has_aux=True)(trained)
+        (loss_sum, (outputs, weights, model_state, aux_sum)), grad_sum = jax.value_and_grad(
+            summed_loss, has_aux=True)(trained)
+        count = total(weights.sum())  # examples, or real target tokens
         grads = jax.tree.map(lambda g: g / count, total(grad_sum))
         if l2:
             grads = jax.tree.map(jnp.add, grads, jax.grad(lambda p: l2 * l2_penalty(p))(trained))
@@ -119,7 +141,7 @@ def make_supervised_steps(model, tx: optax.GradientTransformation, loss: str, l2
         if aux_sum is not None:
             metrics["aux_loss"] = total(aux_sum) / count
         if not regression:
-            correct = ((predict_classes(outputs) == batch["y"]) * mask).sum()
+            correct = ((predict_classes(outputs) == batch["y"]) * weights).sum()
             metrics["accuracy"] = total(correct) / count
         new_state = state.replace(
             step=state.step + 1,
@@ -130,9 +152,19 @@ def make_supervised_steps(model, tx: optax.GradientTransformation, loss: str, l2
         return new_state, metrics
 
     def eval_step(state: TrainState, batch: Batch, axis_name: str | None = None) -> dict[str, Any]:
-        """Per-example outputs and losses of the main head; the host reduces them into metrics."""
+        """Per-example outputs and losses of the main head; the host reduces them into metrics.
+
+        Per-token losses come back as per-example sums with their token counts ('weight') and
+        correct-token counts, not as [B, T, V] outputs."""
         del axis_name
-        outputs = model.apply(state.variables, prepare(batch["x"]), train=False)
-        return {"outputs": outputs, "loss": loss_fn(outputs, batch["y"])}
+        y = batch["y"]
+        outputs = model.apply(state.variables, prepare(batch["x"]), train=False, **targets_kwarg(y))
+        losses = loss_fn(outputs, y)
+        if losses.ndim == 1:
+            return {"outputs": outputs, "loss": losses}
+        weights = loss_weights(losses, y, jnp.ones(losses.shape[:1], losses.dtype))
+        per_example = lambda v: v.reshape(v.shape[0], -1).sum(-1)  # noqa: E731
+        correct = (predict_classes(outputs) == y) * weights
+        return {"loss": per_example(losses * weights), "weight": per_example(weights), "correct": per_example(correct)}
 
     return SupervisedSteps(train=train_step, eval=eval_step, regression=regression, prepare=prepare)

@@ -1,0 +1,83 @@
+"""The supervised step bodies with per-token losses (language models, seq2seq): padding never counts."""
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from train.losses import softmax_cross_entropy
+from train.state import create_train_state
+from train.steps import make_supervised_steps
+
+VOCAB = 7
+
+
+class TinyLM(nn.Module):
+    """Embedding -> Dense: logits [B, T, V] that depend on each input token only."""
+
+    @nn.compact
+    def __call__(self, x, *, train: bool = False):
+        return nn.Dense(VOCAB)(nn.Embed(VOCAB, 5)(x))
+
+
+class TinyTeacherForced(nn.Module):
+    """Records that it was called with the targets, as seq2seq decoders are."""
+
+    teacher_forced = True
+
+    @nn.compact
+    def __call__(self, x, targets=None, *, train: bool = False):
+        assert targets is not None, "the step must pass targets to a teacher-forced model"
+        return nn.Dense(VOCAB)(nn.Embed(VOCAB, 5)(x) + nn.Embed(VOCAB, 5)(targets))
+
+
+def _batch():
+    x = np.array([[4, 5, 6, 0], [5, 4, 0, 0], [6, 6, 6, 6]], np.int32)
+    y = np.array([[5, 6, 3, 0], [4, 3, 0, 0], [6, 6, 6, 3]], np.int32)  # 0 = padding
+    mask = np.array([1.0, 1.0, 0.0], np.float32)  # the third row is batch padding
+    return {"x": x, "y": y, "mask": mask}
+
+
+def _manual_token_mean(model, variables, batch):
+    logits = model.apply(variables, batch["x"], **({"targets": batch["y"]} if model.teacher_forced else {}))
+    losses = np.asarray(softmax_cross_entropy(logits, batch["y"]))
+    real = (batch["y"] != 0) & (batch["mask"][:, None] > 0)
+    return losses[real].mean(), int(real.sum())
+
+
+@pytest.mark.parametrize("module", [TinyLM, TinyTeacherForced])
+def test_token_loss_is_the_mean_over_real_target_tokens(module):
+    module.teacher_forced = getattr(module, "teacher_forced", False)
+    model, batch = module(), _batch()
+    tx = optax.sgd(0.0)
+    steps = make_supervised_steps(model, tx, "softmax_cross_entropy")
+    state = create_train_state(model, tx, batch["x"], seed=0, example_y=batch["y"])
+    expected, tokens = _manual_token_mean(model, state.variables, batch)
+
+    _, metrics = jax.jit(steps.train)(state, batch)
+    np.testing.assert_allclose(float(metrics["loss"]), expected, rtol=1e-5)
+
+    result = jax.jit(steps.eval)(state, batch)
+    assert "outputs" not in result  # per-token tasks return sums, not [B, T, V] logits
+    np.testing.assert_array_equal(np.asarray(result["weight"]), [3, 2, 4])  # real target tokens per example
+    first_two = slice(0, 2)
+    np.testing.assert_allclose(float(result["loss"][first_two].sum()) / tokens, expected, rtol=1e-5)
+
+
+def test_padded_targets_get_no_gradient():
+    """Changing what sits under padded targets (or in padded rows) leaves the update unchanged."""
+    model = TinyLM()
+    tx = optax.sgd(0.1)
+    steps = make_supervised_steps(model, tx, "softmax_cross_entropy")
+    batch = _batch()
+    state = create_train_state(model, tx, batch["x"], seed=0)
+    new_a, _ = jax.jit(steps.train)(state, batch)
+    other = {**batch, "x": batch["x"].copy()}
+    other["x"][0, 3] = 6  # input under a padded target
+    other["x"][2] = [4, 4, 4, 4]  # a masked-out row
+    new_b, _ = jax.jit(steps.train)(state, other)
+    for a, b in zip(jax.tree.leaves(new_a.params), jax.tree.leaves(new_b.params)):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-7)
+    assert any(float(jnp.abs(a - b).max()) > 0 for a, b in zip(jax.tree.leaves(new_a.params),
+                                                                jax.tree.leaves(state.params)))

@@ -1,0 +1,258 @@
+"""Text data sets: token sources with bucketed padding, language-model windows, CSV and plain-text loaders.
+
+Every text set is tokenized once when loaded; the vocabulary comes from the examples that end up in the
+train split only (validation and test words it never saw become `<unk>`, as they would for a new user).
+"""
+from __future__ import annotations
+
+import csv
+import dataclasses
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from train.data.sources import Dataset, MissingDataError, split_indices
+from zoo.errors import ZooError
+from zoo.text import TextCodec, Vocab, make_tokenizer
+
+TEXT_COLUMNS = ("text", "review", "sentence")
+LABEL_COLUMNS = ("label", "score", "sentiment", "target")
+TEST_FRACTION = 0.2  # held out as test when a CSV comes without a test file
+TEST_SEED = 0  # the held-out test set is a property of the data, not of the run's seed
+LM_SPLIT = (0.90, 0.05, 0.05)  # train / validation / test, by position in a plain-text corpus
+
+
+class TextDataError(ZooError, ValueError):
+    """A text file that cannot serve as the data set asked for (columns, labels, too little text)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class TextOptions:
+    """How a text data set is read and tokenized (CLI: --text-column, --tokenizer, --vocab-size, ...)."""
+
+    text_column: str = ""  # "" = guess: text / review / sentence
+    label_column: str = ""  # "" = guess: label / score / sentiment / target
+    tokenizer: str = ""  # 'word' | 'char'; "" = the data set's own default (word; char for plain-text corpora)
+    vocab_size: int = 20000  # most tokens kept, the 4 specials included
+    min_freq: int = 2  # a token seen fewer times in train becomes <unk>
+    max_length: int = 256  # longer texts are truncated (classification)
+    buckets: tuple[int, ...] = (32, 64, 128, 256)  # lengths a batch may be padded to
+    seq_len: int = 128  # language-model window length
+
+    def bucket_lengths(self) -> tuple[int, ...]:
+        """The padded lengths batches may take: buckets up to max_length, and max_length itself."""
+        if self.max_length < 1:
+            raise ValueError(f"max_length must be at least 1, got {self.max_length}")
+        return tuple(sorted({b for b in self.buckets if 0 < b <= self.max_length} | {self.max_length}))
+
+    def make_tokenizer(self, default: str):
+        return make_tokenizer(self.tokenizer or default)
+
+    def build_vocab(self, token_lists) -> Vocab:
+        return Vocab.build(token_lists, min_freq=self.min_freq, max_size=self.vocab_size)
+
+
+class TokenSource:
+    """Token sequences and their labels; each batch is right-padded with 0 to the smallest bucket length that
+    holds its longest sequence, so a whole run compiles at most len(buckets) input shapes."""
+
+    def __init__(self, sequences: list[np.ndarray], labels: np.ndarray, buckets: Sequence[int]):
+        if len(sequences) != len(labels):
+            raise ValueError(f"{len(sequences)} sequences but {len(labels)} labels")
+        self.buckets = tuple(sorted(buckets))
+        self.lengths = np.asarray([len(s) for s in sequences], np.int64)
+        if len(sequences) and self.lengths.max() > self.buckets[-1]:
+            raise ValueError(f"a sequence of {self.lengths.max()} tokens is longer than the largest bucket "
+                             f"{self.buckets[-1]}; truncate to max_length first")
+        # One flat array + offsets: 25k reviews as 25k small arrays would cost more in headers than in tokens.
+        self.tokens = np.concatenate([np.asarray(s, np.int32) for s in sequences]) if sequences else \
+            np.zeros(0, np.int32)
+        self.offsets = np.concatenate([[0], np.cumsum(self.lengths)])
+        self.labels = np.asarray(labels)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def sequence(self, i: int) -> np.ndarray:
+        return self.tokens[self.offsets[i]:self.offsets[i + 1]]
+
+    def padded_length(self, longest: int) -> int:
+        return self.buckets[int(np.searchsorted(self.buckets, longest))]
+
+    def take(self, indices):
+        """x int32 [n, L] (0 = padding, on the right), y labels [n]."""
+        indices = np.asarray(indices, np.int64)
+        lengths = self.lengths[indices]
+        x = np.zeros((len(indices), self.padded_length(int(lengths.max(initial=0)))), np.int32)
+        for row, i in enumerate(indices):
+            x[row, :lengths[row]] = self.sequence(i)
+        return x, self.labels[indices]
+
+
+class WindowSource:
+    """Non-overlapping language-model windows of a token stream: window i is x = ids[iT:(i+1)T] and
+    y = ids[iT+1:(i+1)T+1], the next token at every position."""
+
+    def __init__(self, ids: np.ndarray, seq_len: int):
+        self.ids = np.asarray(ids, np.int32)
+        self.seq_len = int(seq_len)
+        if self.seq_len < 1:
+            raise ValueError(f"seq_len must be at least 1, got {seq_len}")
+        if len(self.ids) < self.seq_len + 1:
+            raise ValueError(f"{len(self.ids)} tokens cannot fill one window of seq_len={seq_len} plus its next "
+                             f"token; use a smaller --seq-len or more text")
+
+    def __len__(self) -> int:
+        return (len(self.ids) - 1) // self.seq_len
+
+    def take(self, indices):
+        """x int32 [n, T], y int32 [n, T]."""
+        positions = np.asarray(indices, np.int64)[:, None] * self.seq_len + np.arange(self.seq_len)  # [n, T]
+        return self.ids[positions], self.ids[positions + 1]
+
+
+# --- text classification -------------------------------------------------------------------------------
+
+def text_classification(name: str, train: tuple[list[str], np.ndarray], test: tuple[list[str], np.ndarray],
+                        class_names: list[str], options: TextOptions, *, validation_fraction: float, seed: int,
+                        description: str) -> Dataset:
+    """A classification `Dataset` of TokenSources; validation is carved from train before the vocabulary
+    is built, so the codec has seen the train split only."""
+    tokenizer = options.make_tokenizer("word")
+    train_tokens = [tokenizer(t) for t in train[0]]
+    keep, held_out = split_indices(len(train_tokens), validation_fraction, seed)
+    codec = TextCodec(tokenizer, options.build_vocab(train_tokens[i] for i in keep))
+    buckets = options.bucket_lengths()
+
+    def source(token_lists, labels) -> TokenSource:
+        return TokenSource([codec.vocab.encode(t[:options.max_length]) for t in token_lists], labels, buckets)
+
+    labels = np.asarray(train[1])
+    splits = {"train": source([train_tokens[i] for i in keep], labels[keep])}
+    if held_out is not None:
+        splits["validation"] = source([train_tokens[i] for i in held_out], labels[held_out])
+    splits["test"] = source([tokenizer(t) for t in test[0]], np.asarray(test[1]))
+    return Dataset(name, splits, "classification", len(class_names), (buckets[-1],), class_names=class_names,
+                   description=description, codec=codec)
+
+
+def label_ids(train_labels: list[str], test_labels: list[str]) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Class ids in sorted label order (numeric order when every label is an integer, so '10' follows '9')."""
+    def order(label):
+        return (0, int(label), "") if label.lstrip("-").isdigit() else (1, 0, label)
+    names = sorted(set(train_labels), key=order)
+    ids = {label: i for i, label in enumerate(names)}
+    unseen = sorted(set(test_labels) - set(ids))
+    if unseen:
+        raise TextDataError(f"test labels {unseen[:5]} never occur in train (train has {names[:10]}); "
+                         "check --label-column or the train/test files")
+    return (np.asarray([ids[l] for l in train_labels], np.int32), np.asarray([ids[l] for l in test_labels], np.int32),
+            names)
+
+
+def _pick_column(header: list[str], wanted: str, candidates: tuple[str, ...], role: str, flag: str, path: Path) -> str:
+    if wanted:
+        if wanted in header:
+            return wanted
+        raise TextDataError(f"{path} has no column {wanted!r} ({role}); its columns are {header}. Fix {flag}")
+    lowered = {c.strip().lower(): c for c in header}
+    for candidate in candidates:
+        if candidate in lowered:
+            return lowered[candidate]
+    raise TextDataError(f"{path}: cannot tell which column holds the {role}: none is named "
+                     f"{' / '.join(candidates)}; its columns are {header}. Pass {flag} NAME")
+
+
+def read_csv(path: Path, options: TextOptions) -> tuple[list[str], list[str], tuple[str, str]]:
+    """(texts, labels, (text_column, label_column)) of a CSV file with a header row."""
+    with open(path, newline="", encoding="utf-8") as f:
+        reader = csv.reader(f)
+        header = next(reader, None)
+        if not header:
+            raise TextDataError(f"{path} is empty; a text CSV needs a header row and one row per example")
+        text_col = _pick_column(header, options.text_column, TEXT_COLUMNS, "text", "--text-column", path)
+        label_col = _pick_column(header, options.label_column, LABEL_COLUMNS, "labels", "--label-column", path)
+        t, l = header.index(text_col), header.index(label_col)
+        texts, labels = [], []
+        for line, row in enumerate(reader, start=2):
+            if not row:
+                continue
+            if len(row) <= max(t, l) or not row[l].strip():
+                raise TextDataError(f"{path}, row {line}: missing {text_col!r} or {label_col!r} value")
+            texts.append(row[t])
+            labels.append(row[l].strip())
+    if not texts:
+        raise TextDataError(f"{path} has a header but no examples")
+    return texts, labels, (text_col, label_col)
+
+
+def sibling_test_file(train_path: Path) -> Path | None:
+    """`x_train.csv` -> `x_test.csv` when that file exists."""
+    if "train" not in train_path.name:
+        return None
+    candidate = train_path.with_name(train_path.name.replace("train", "test"))
+    return candidate if candidate.is_file() else None
+
+
+def load_csv(spec: str, options: TextOptions, *, validation_fraction: float, seed: int, name: str | None = None
+             ) -> Dataset:
+    """`spec` is 'TRAIN.csv' or 'TRAIN.csv,TEST.csv'. One file: its '_test' sibling if present, otherwise a
+    seeded 20% of it is held out as test."""
+    paths = [Path(p).expanduser() for p in spec.split(",") if p.strip()]
+    if not 1 <= len(paths) <= 2:
+        raise TextDataError(f"csv:{spec} — give csv:TRAIN.csv or csv:TRAIN.csv,TEST.csv")
+    for path in paths:
+        if not path.is_file():
+            raise MissingDataError(f"no CSV file at {path}; check the path given to csv:")
+    test_path = paths[1] if len(paths) == 2 else sibling_test_file(paths[0])
+    train_texts, train_labels, columns = read_csv(paths[0], options)
+    if test_path is not None:
+        test_texts, test_labels, _ = read_csv(test_path, dataclasses.replace(
+            options, text_column=columns[0], label_column=columns[1]))
+        where = f"train {paths[0]}, test {test_path}"
+    else:
+        keep, held = split_indices(len(train_texts), TEST_FRACTION, TEST_SEED)
+        test_texts, test_labels = [train_texts[i] for i in held], [train_labels[i] for i in held]
+        train_texts, train_labels = [train_texts[i] for i in keep], [train_labels[i] for i in keep]
+        where = f"{paths[0]} ({TEST_FRACTION:.0%} held out as test)"
+    train_y, test_y, class_names = label_ids(train_labels, test_labels)
+    return text_classification(
+        name or f"csv:{spec}", (train_texts, train_y), (test_texts, test_y), class_names, options,
+        validation_fraction=validation_fraction, seed=seed,
+        description=f"text classification from CSV: {where}; text {columns[0]!r}, label {columns[1]!r}")
+
+
+# --- language modelling --------------------------------------------------------------------------------
+
+def language_model(name: str, split_tokens: dict[str, list[str]], tokenizer, options: TextOptions,
+                   description: str) -> Dataset:
+    """A language-model `Dataset` of WindowSources from the 'train'/'validation'/'test' token streams that
+    `tokenizer` made."""
+    codec = TextCodec(tokenizer, options.build_vocab([split_tokens["train"]]))
+    splits = {}
+    for split, tokens in split_tokens.items():
+        try:
+            splits[split] = WindowSource(codec.vocab.encode(tokens), options.seq_len)
+        except ValueError as err:
+            raise TextDataError(f"{name}: the {split} split is too short: {err}") from None
+    return Dataset(name, splits, "language_model", len(codec.vocab), (options.seq_len,), description=description,
+                   codec=codec)
+
+
+def split_by_position(tokens: list[str], fractions=LM_SPLIT) -> dict[str, list[str]]:
+    """First 90% train, next 5% validation, last 5% test (contiguous: no window straddles two splits)."""
+    n = len(tokens)
+    a, b = int(n * fractions[0]), int(n * (fractions[0] + fractions[1]))
+    return {"train": tokens[:a], "validation": tokens[a:b], "test": tokens[b:]}
+
+
+def load_text_file(path: str | Path, options: TextOptions, name: str | None = None) -> Dataset:
+    """A plain UTF-8 text corpus for language modelling (character tokens unless options.tokenizer says)."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise MissingDataError(f"no text file at {path}; check the path given to text:")
+    tokenizer = options.make_tokenizer("char")
+    tokens = tokenizer(path.read_text(encoding="utf-8"))
+    return language_model(name or f"text:{path}", split_by_position(tokens), tokenizer, options,
+                          f"{tokenizer.name}-level language modelling on {path} (90/5/5 split by position)")

@@ -1,0 +1,183 @@
+"""`zoo-generate MODEL --workdir DIR`: sample text from a language model trained by `zoo-train`.
+
+    zoo-generate char_gru --workdir runs/shakespeare --prompt "ROMEO:" --length 400 --temperature 0.8
+    zoo-generate char_lstm --workdir runs/lm --greedy --length 200
+    zoo-generate char_gru --workdir runs/lm --num-samples 3 --top-k 5 --seed 1
+
+Reads what the training run left in DIR: summary.json (the model and its overrides), codec.json (the data
+set's characters) and the latest checkpoint under DIR/checkpoints (its params only; no optimizer is rebuilt).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from zoo.errors import ZooError
+
+
+class GenerateError(ZooError):
+    """A workdir that cannot be sampled from, or a prompt the model cannot read."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="zoo-generate", description="Print text sampled from a trained language "
+                                "model (e.g. char_gru) in a zoo-train workdir.")
+    p.add_argument("model", metavar="MODEL", help="the registered model the workdir trained, e.g. char_gru")
+    p.add_argument("--workdir", required=True, metavar="DIR", help="the training run's --workdir")
+    p.add_argument("--prompt", default="", metavar="TEXT",
+                   help="text to continue (printed before the continuation); default: start of a line")
+    p.add_argument("--length", type=int, default=200, metavar="N", help="tokens (characters) to generate; default 200")
+    p.add_argument("--temperature", type=float, default=1.0, metavar="T",
+                   help="softmax temperature: < 1 safer, > 1 more varied, 0 = greedy; default 1.0")
+    p.add_argument("--top-k", type=int, default=0, metavar="K", help="sample among the K most likely tokens only; "
+                                                                       "0 = all (default)")
+    p.add_argument("--greedy", action="store_true", help="always take the most likely token (deterministic)")
+    p.add_argument("--seed", type=int, default=0, metavar="S", help="random seed; same seed, same text (default 0)")
+    p.add_argument("--num-samples", type=int, default=1, metavar="M", help="independent samples to print (default 1)")
+    return p
+
+
+def _read_json(path: Path, what: str, fix: str) -> dict:
+    if not path.is_file():
+        raise GenerateError(f"{path} not found: {what}. {fix}")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise GenerateError(f"{path} is not valid JSON ({err}); {fix}") from None
+
+
+def load_language_model(model_name: str, workdir: str | Path):
+    """(model, variables, codec) from a finished training run in `workdir`."""
+    import jax
+
+    import zoo
+    from train.checkpoint import describe_mismatch, signature
+    from zoo.text.codec import TextCodec
+
+    workdir = Path(workdir)
+    if not workdir.is_dir():
+        raise GenerateError(f"workdir {workdir} does not exist; pass the --workdir of a zoo-train run")
+    card = zoo.model_card(model_name)  # unknown names fail here, with suggestions
+    if card.task != "language_model":
+        language_models = [n for n in zoo.list_models() if zoo.model_card(n).task == "language_model"]
+        raise GenerateError(f"{model_name} is a {card.task} model; zoo-generate samples from language models "
+                            f"({', '.join(language_models)})")
+    _checkpointer(workdir, model_name).close()  # no checkpoint: say so before anything else
+    summary = _read_json(workdir / "summary.json", "it is written when training finishes",
+                         f"Let the run finish (or resume it with zoo-train {model_name} --workdir {workdir} --resume)")
+    config = summary.get("config", {})
+    if config.get("model") != model_name:
+        raise GenerateError(f"{workdir} trained {config.get('model')!r}, not {model_name!r}; run "
+                            f"zoo-generate {config.get('model')} --workdir {workdir}, or point --workdir at a "
+                            f"{model_name} run")
+    codec_path = workdir / "codec.json"
+    if not codec_path.is_file():
+        raise GenerateError(f"{codec_path} not found: the run did not save its text codec, so its token ids "
+                            "cannot be turned back into text. Retrain with a text data set (e.g. --data shakespeare)")
+    codec = TextCodec.load(codec_path)
+
+    overrides = dict(config.get("model_overrides") or ())
+    model = zoo.create(model_name, **{**overrides, "vocab_size": len(codec.vocab)})
+    shapes = jax.eval_shape(lambda: model.init(jax.random.key(0), np.ones((1, 1), np.int32)))["params"]
+    expected = signature(jax.tree.map(lambda s: np.empty(s.shape, s.dtype), shapes))
+    params = _latest_params(workdir, model_name)
+    if signature(params) != expected:
+        raise GenerateError(f"the checkpoint in {workdir / 'checkpoints'} does not fit {model_name} with the overrides in "
+                            f"summary.json and {len(codec.vocab)} tokens from codec.json:\n"
+                            f"{describe_mismatch(signature(params), expected)}\n"
+                            "The workdir's files come from different runs; retrain in a fresh --workdir.")
+    return model, {"params": params}, codec
+
+
+def _checkpointer(workdir: Path, model_name: str):
+    """The run's Checkpointer (close it after use); fails when the workdir holds no checkpoint."""
+    from train.checkpoint import Checkpointer
+
+    checkpoints = workdir / "checkpoints"
+    fix = f"train there first: zoo-train {model_name} --workdir {workdir}"
+    if not checkpoints.is_dir():  # checked first: opening a Checkpointer would create the directory
+        raise GenerateError(f"no checkpoint in {workdir} (no {checkpoints} directory); {fix}")
+    checkpointer = Checkpointer(checkpoints)
+    if checkpointer.latest_step() is None:
+        checkpointer.close()
+        raise GenerateError(f"no checkpoint in {checkpoints}; {fix}")
+    return checkpointer
+
+
+def _latest_params(workdir: Path, model_name: str) -> dict:
+    """The latest checkpoint's params as nested dicts, read without a template (no optimizer is rebuilt)."""
+    checkpointer = _checkpointer(workdir, model_name)
+    try:
+        return checkpointer.restore_raw()[0].get("params", {})
+    finally:
+        checkpointer.close()
+
+
+def encode_prompt(codec, prompt: str) -> np.ndarray:
+    """Prompt text -> ids [P]; an empty prompt starts a new line (or, without one in the vocabulary, <bos>)."""
+    from zoo.text.vocab import BOS_ID, SPECIALS, UNK_ID
+
+    if not prompt:
+        newline = codec.vocab.id("\n")
+        return np.array([newline if newline != UNK_ID else BOS_ID], np.int32)
+    tokens = codec.tokenizer(prompt)
+    unknown = sorted({t for t in tokens if codec.vocab.id(t) == UNK_ID})
+    if unknown:
+        kind = "character" if codec.tokenizer.name == "char" else "token"
+        raise GenerateError(f"the prompt has {len(unknown)} {kind}(s) not in the model's vocabulary: "
+                            f"{', '.join(repr(t) for t in unknown)}; remove or replace them (the vocabulary "
+                            f"holds the {len(codec.vocab) - len(SPECIALS)} {kind}s of the training text)")
+    return np.asarray(codec.encode(prompt), np.int32)
+
+
+def generate(model_name: str, workdir: str | Path, *, prompt: str = "", length: int = 200, temperature: float = 1.0,
+             top_k: int = 0, greedy: bool = False, seed: int = 0, num_samples: int = 1) -> list[str]:
+    """`num_samples` texts: `prompt` followed by `length` generated tokens."""
+    import jax
+
+    from zoo.sequence.sampling import sample
+    from zoo.text.vocab import BOS_ID, EOS_ID, PAD_ID, UNK_ID
+
+    model, variables, codec = load_language_model(model_name, workdir)
+    if top_k > len(codec.vocab):
+        raise GenerateError(f"--top-k {top_k} is more than the {len(codec.vocab)} tokens of the vocabulary; "
+                            "use a smaller K, or 0 for no filtering")
+    prompt_ids = np.tile(encode_prompt(codec, prompt), (num_samples, 1))
+    # No special tokens: the continuation is exactly `length` characters of the vocabulary.
+    ids = sample(model, variables, prompt_ids, length, jax.random.key(seed), temperature=temperature,
+                 top_k=top_k, greedy=greedy, suppress_ids=(PAD_ID, UNK_ID, BOS_ID, EOS_ID))
+    # Joined the tokenizer's way: nothing between characters, a space between words.
+    return [codec.tokenizer.join([*codec.tokenizer(prompt), *codec.vocab.decode(row)]) for row in ids]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.length < 1:
+        parser.error("--length must be at least 1")
+    if args.temperature < 0:
+        parser.error("--temperature must be >= 0 (0 = greedy)")
+    if args.top_k < 0:
+        parser.error("--top-k must be >= 0 (0 = no filtering)")
+    if args.num_samples < 1:
+        parser.error("--num-samples must be at least 1")
+    try:
+        texts = generate(args.model, args.workdir, prompt=args.prompt, length=args.length,
+                         temperature=args.temperature, top_k=args.top_k, greedy=args.greedy, seed=args.seed,
+                         num_samples=args.num_samples)
+    except ZooError as err:
+        print(f"zoo-generate: error: {err}", file=sys.stderr)
+        return 2
+    for i, text in enumerate(texts):
+        if len(texts) > 1:
+            print(f"--- sample {i + 1} of {len(texts)} ---")
+        print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
