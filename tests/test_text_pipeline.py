@@ -301,3 +301,18 @@ def test_tfds_text_corpus_is_a_language_model_with_mock_data():
     assert ds.task == "language_model" and ds.codec.tokenizer.name == "char"
     x, y = ds.splits["test"].take(np.array([0]))
     assert (x[0, 1:] == y[0, :-1]).all()
+
+
+def test_tfds_translation_is_a_seq2seq_set_with_mock_data():
+    tfds = pytest.importorskip("tensorflow_datasets")
+    with tfds.testing.mock_data(num_examples=12):
+        ds = load_dataset("tfds:ted_hrlr_translate/pt_to_en", text=TextOptions(min_freq=1, max_length=6))
+    assert ds.task == "seq2seq" and ds.codec.tokenizer.name == "word"
+    assert set(ds.splits) == {"train", "validation", "test"} and len(ds.splits["train"]) == 12
+    x, y = ds.splits["train"].take(np.arange(12))
+    assert x.dtype == y.dtype == np.int32 and x.shape[1] <= 6 and y.shape[1] <= 6
+    # every target ends in <eos> right after its last word; nothing follows but padding
+    for row in y:
+        eos_at = int(np.argmax(row == EOS_ID))
+        assert row[eos_at] == EOS_ID and (row[:eos_at] >= 4).all() and (row[eos_at + 1:] == PAD_ID).all()
+    assert ds.num_classes == len(ds.codec.vocab)

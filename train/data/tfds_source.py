@@ -3,7 +3,8 @@
 Image/array inputs are served lazily record by record; text inputs (a `Text` feature, e.g. imdb_reviews,
 ag_news_subset) are decoded and tokenized once up front into TokenSources, because the vocabulary must be
 built from the whole train split before any batch exists. A set whose only feature is text
-(tiny_shakespeare) is a language-modelling corpus.
+(tiny_shakespeare) is a language-modelling corpus, and one whose supervised keys are two texts
+(ted_hrlr_translate/pt_to_en, wmt14_translate/de-en) is a seq2seq translation set.
 """
 from __future__ import annotations
 
@@ -41,7 +42,8 @@ def _is_text(feature) -> bool:
 
 def load(name: str, data_dir: str | None, download: bool, *, text: TextOptions | None = None,
          validation_fraction: float = 0.1, seed: int = 0) -> Dataset:
-    """`validation_fraction`/`seed` are used by text sets only (they carve validation before building the
+    """Pairs of texts (translation sets) become seq2seq data sets.
+    `validation_fraction`/`seed` are used by text sets only (they carve validation before building the
     vocabulary); the caller carves it for the others."""
     import tensorflow_datasets as tfds
 
@@ -50,6 +52,8 @@ def load(name: str, data_dir: str | None, download: bool, *, text: TextOptions |
     if builder.info.supervised_keys is None and len(features) == 1 and _is_text(next(iter(features.values()))):
         return load_corpus(name, data_dir, download, text or TextOptions())
     x_key, y_key = builder.info.supervised_keys or ("image", "label")
+    if _is_text(features[x_key]) and _is_text(features[y_key]):
+        return load_translation(name, data_dir, download, x_key, y_key, text or TextOptions())
     if not hasattr(features[y_key], "num_classes"):
         raise ValueError(f"tfds:{name} target {y_key!r} is not a class label; zoo's TFDS path serves classification")
     split_names = {"train": "train", "test": "test"}
@@ -78,6 +82,28 @@ def load(name: str, data_dir: str | None, download: bool, *, text: TextOptions |
         class_names=class_names,
         description=f"TFDS {name} via tfds.data_source",
     )
+
+
+def load_translation(name: str, data_dir: str | None, download: bool, x_key: str, y_key: str,
+                     options: TextOptions) -> Dataset:
+    """A TFDS set of text pairs (e.g. ted_hrlr_translate/pt_to_en: supervised keys ('pt', 'en')) as seq2seq."""
+    import tensorflow_datasets as tfds
+
+    from train.data import transduction
+
+    def read(split):
+        source = tfds.data_source(name, split=split, data_dir=data_dir, download=download)
+        return [(_as_str(r[x_key]), _as_str(r[y_key])) for r in (source[i] for i in range(len(source)))]
+
+    pairs = {"train": read("train")}  # downloads and prepares the set: its split names are known after this
+    known = set(tfds.builder(name, data_dir=data_dir).info.splits)
+    for split in ("validation", "test"):
+        if not known or split in known:  # nothing known (no metadata): every name is accepted
+            pairs[split] = read(split)
+    if "test" not in pairs and "validation" in pairs:  # the loop reports on test: use the held-out split there
+        pairs["test"] = pairs.pop("validation")
+    return transduction.translation(f"tfds:{name}", pairs, options,
+                                    f"TFDS {name}: {x_key} -> {y_key}, word level, one vocabulary for both")
 
 
 def load_corpus(name: str, data_dir: str | None, download: bool, options: TextOptions) -> Dataset:

@@ -58,15 +58,7 @@ def _dataset(name: str, pairs: dict[str, list[tuple[str, str]]], codec: TextCode
     """(source text, target text) pairs per split -> a seq2seq Dataset padded to one shape across splits."""
     encoded = {split: ([codec.encode(s) for s, _ in rows], [codec.encode(t, add_eos=True) for _, t in rows])
                for split, rows in pairs.items()}
-    src_len = max(len(r) for xs, _ in encoded.values() for r in xs)
-    tgt_len = max(len(r) for _, ys in encoded.values() for r in ys)
-
-    def padded(rows, length):
-        out = _pad(rows)
-        return np.pad(out, ((0, 0), (0, length - out.shape[1])))
-
-    splits = {split: PairSource(padded(xs, src_len), padded(ys, tgt_len)) for split, (xs, ys) in encoded.items()}
-    return Dataset(name, splits, "seq2seq", len(codec.vocab), (src_len,), description=description, codec=codec)
+    return _padded_dataset(name, encoded, codec, description)
 
 
 def _char_codec(symbols) -> TextCodec:
@@ -146,6 +138,39 @@ def _dates() -> Dataset:
     return _dataset("dates", pairs, _char_codec(symbols),
                     f"dates: {FIRST_DATE.year}-{LAST_DATE.year} in {len(DATE_FORMATS)} written formats -> ISO "
                     "yyyy-mm-dd, character level")
+
+
+# --- translation (TFDS, online) -------------------------------------------------------------------------
+
+def translation(name: str, pairs: dict[str, list[tuple[str, str]]], options, description: str) -> Dataset:
+    """Sentence pairs per split (e.g. from a TFDS translation set) -> a word-level seq2seq Dataset.
+
+    One vocabulary over both languages, built from the train pairs only (`options.min_freq`, `vocab_size`;
+    a joint vocabulary is what lets one codec serve both ends, as with joint BPE). Sources are cut to
+    `options.max_length` tokens and targets to `max_length - 1` plus `<eos>`; every split is padded to one shape."""
+    if "train" not in pairs or not pairs["train"]:
+        raise ValueError(f"{name}: no training pairs to build a vocabulary from")
+    tokenizer = options.make_tokenizer("word")
+    vocab = options.build_vocab(tokenizer(text) for pair in pairs["train"] for text in pair)
+    codec = TextCodec(tokenizer, vocab)
+    limit = options.bucket_lengths()[-1]
+    encoded = {split: ([vocab.encode(tokenizer(src)[:limit]) for src, _ in rows],
+                       [vocab.encode(tokenizer(tgt)[:limit - 1], add_eos=True) for _, tgt in rows])
+               for split, rows in pairs.items()}
+    return _padded_dataset(name, encoded, codec, description)
+
+
+def _padded_dataset(name: str, encoded: dict[str, tuple[list[np.ndarray], list[np.ndarray]]], codec: TextCodec,
+                    description: str) -> Dataset:
+    src_len = max(len(r) for xs, _ in encoded.values() for r in xs)
+    tgt_len = max(len(r) for _, ys in encoded.values() for r in ys)
+
+    def padded(rows, length):
+        out = _pad(rows)
+        return np.pad(out, ((0, 0), (0, length - out.shape[1])))
+
+    splits = {split: PairSource(padded(xs, src_len), padded(ys, tgt_len)) for split, (xs, ys) in encoded.items()}
+    return Dataset(name, splits, "seq2seq", len(codec.vocab), (src_len,), description=description, codec=codec)
 
 
 LOADERS = {"reverse": lambda: _symbol_task("reverse"), "sort": lambda: _symbol_task("sort"), "dates": _dates}
