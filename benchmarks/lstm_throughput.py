@@ -52,7 +52,7 @@ def zoo_throughput(x, y, steps: int, warmup: int) -> tuple[float, float]:
     from zoo.registry import create
 
     model = create("sentiment_lstm", vocab_size=VOCAB, num_classes=CLASSES, embed_dim=EMBED, hidden_size=HIDDEN,
-                   mlp=(), dropout=0.0)
+                   mlp=(), dropout=0.0, embed_dropout=0.0)
     tx = optax.adam(1e-3)
     state = create_train_state(model, tx, x[:1], seed=0)
     step = jax.jit(make_supervised_steps(model, tx, "softmax_cross_entropy").train, donate_argnums=0)

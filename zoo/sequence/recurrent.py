@@ -9,6 +9,8 @@ LSTM (i, f, g, o), GRU (r, z, n), RNN (one). Porting a torch weight is therefore
 Speed: the input projection of every time step is one matmul before the time loop; only
 the hidden-to-hidden matmul runs inside the loop (`jax.lax.scan`, one compiled loop). This is
 the same split cuDNN makes, and it matters most on CPU where per-step work is overhead-bound.
+The backward pass is written by hand for the same reason (zoo.sequence.recurrence): the kernel
+gradient is one matmul after the reverse loop, not one per step inside it.
 The loop body is a pure function of the weight arrays, fetched once before the loop, so the
 plain `jax.lax.scan` suffices; Flax's lifted `nn.scan` exists to carry module scopes into a
 loop, which this body does not need.
@@ -22,6 +24,7 @@ import jax
 import jax.numpy as jnp
 
 from zoo.errors import InputShapeError
+from zoo.sequence.recurrence import masked_recurrence
 
 Carry = Any  # h [B, H] for rnn/gru; (h, c) for lstm
 
@@ -41,6 +44,12 @@ def _torch_uniform(hidden_size: int):
         return jax.random.uniform(key, shape, dtype, -bound, bound)
 
     return init
+
+
+def _matmul_last(x: jax.Array, kernel: jax.Array) -> jax.Array:
+    """x [..., D] @ kernel [D, N] as one 2-D matmul. Its gradient for the kernel is then a plain GEMM;
+    written as x [T, B, D] @ kernel, XLA's CPU backend contracts two axes at once, about 4x slower."""
+    return (x.reshape(-1, x.shape[-1]) @ kernel).reshape(*x.shape[:-1], kernel.shape[-1])
 
 
 class _Cell(nn.Module):
@@ -73,12 +82,24 @@ class _Cell(nn.Module):
     def project(self, x: jax.Array, w: CellWeights) -> jax.Array:
         """x [..., D] -> the input part of every gate [..., G*H], with the hidden biases that can be
         folded in outside the loop (all of them except GRU's b_hn, which sits inside r * (...))."""
-        return x.astype(w.kernel_ih.dtype) @ w.kernel_ih + (w.bias_ih + w.bias_hh)
+        return _matmul_last(x.astype(w.kernel_ih.dtype), w.kernel_ih) + (w.bias_ih + w.bias_hh)
+
+    @nn.nowrap
+    def inner_bias(self, w: CellWeights) -> jax.Array:
+        """The part of bias_hh that cannot fold into the input projection (only GRU has one) [G*H]."""
+        return jnp.zeros_like(w.bias_hh)
+
+    @nn.nowrap
+    def gates(self, h_proj: jax.Array, carry: Carry, x_proj: jax.Array) -> Carry:
+        """The new carry from h_proj = h @ W_hh + inner_bias [B, G*H], the carry and x_proj [B, G*H]."""
+        raise NotImplementedError
 
     @nn.nowrap
     def step(self, w: CellWeights, carry: Carry, x_proj: jax.Array) -> tuple[Carry, jax.Array]:
         """One time step from the projected input x_proj [B, G*H]: (new carry, h [B, H])."""
-        raise NotImplementedError
+        h = carry[0] if isinstance(carry, tuple) else carry
+        new = self.gates(h @ w.kernel_hh + self.inner_bias(w), carry, x_proj)
+        return new, (new[0] if isinstance(new, tuple) else new)
 
     def __call__(self, carry: Carry, x_t: jax.Array) -> tuple[Carry, jax.Array]:
         """carry (see `initial_carry`), x_t [B, D] -> (carry, h_t [B, H])."""
@@ -97,9 +118,8 @@ class RNNCell(_Cell):
     num_gates: ClassVar[int] = 1
 
     @nn.nowrap
-    def step(self, w, carry, x_proj):
-        h = jnp.tanh(x_proj + carry @ w.kernel_hh)
-        return h, h
+    def gates(self, h_proj, carry, x_proj):
+        return jnp.tanh(x_proj + h_proj)
 
 
 class GRUCell(_Cell):
@@ -113,17 +133,19 @@ class GRUCell(_Cell):
         hidden = self.hidden_size
         # b_hr and b_hz fold into the input side; b_hn must stay inside r * (W_hn h + b_hn).
         folded_hidden_bias = w.bias_hh.at[2 * hidden:].set(0)
-        return x.astype(w.kernel_ih.dtype) @ w.kernel_ih + (w.bias_ih + folded_hidden_bias)
+        return _matmul_last(x.astype(w.kernel_ih.dtype), w.kernel_ih) + (w.bias_ih + folded_hidden_bias)
 
     @nn.nowrap
-    def step(self, w, carry, x_proj):
-        hidden = self.hidden_size
-        h_proj = carry @ w.kernel_hh  # [B, 3H]
+    def inner_bias(self, w):
+        return w.bias_hh.at[:2 * self.hidden_size].set(0)  # b_hn only
+
+    @nn.nowrap
+    def gates(self, h_proj, carry, x_proj):
+        hidden = self.hidden_size  # h_proj = h @ W_hh + (0, 0, b_hn)
         r = jax.nn.sigmoid(x_proj[:, :hidden] + h_proj[:, :hidden])
         z = jax.nn.sigmoid(x_proj[:, hidden:2 * hidden] + h_proj[:, hidden:2 * hidden])
-        n = jnp.tanh(x_proj[:, 2 * hidden:] + r * (h_proj[:, 2 * hidden:] + w.bias_hh[2 * hidden:]))
-        h = (1.0 - z) * n + z * carry
-        return h, h
+        n = jnp.tanh(x_proj[:, 2 * hidden:] + r * h_proj[:, 2 * hidden:])
+        return (1.0 - z) * n + z * carry
 
 
 class LSTMCell(_Cell):
@@ -132,12 +154,11 @@ class LSTMCell(_Cell):
     num_gates: ClassVar[int] = 4
 
     @nn.nowrap
-    def step(self, w, carry, x_proj):
-        h, c = carry
-        i, f, g, o = jnp.split(x_proj + h @ w.kernel_hh, 4, axis=-1)
+    def gates(self, h_proj, carry, x_proj):
+        _, c = carry
+        i, f, g, o = jnp.split(x_proj + h_proj, 4, axis=-1)
         c = jax.nn.sigmoid(f) * c + jax.nn.sigmoid(i) * jnp.tanh(g)
-        h = jax.nn.sigmoid(o) * jnp.tanh(c)
-        return (h, c), h
+        return jax.nn.sigmoid(o) * jnp.tanh(c), c
 
     @nn.nowrap
     def initial_carry(self, batch: int, dtype: Any = jnp.float32) -> Carry:
@@ -168,21 +189,6 @@ def reverse_within_lengths(x: jax.Array, lengths: jax.Array) -> jax.Array:
     steps = jnp.arange(x.shape[1])[None, :]  # [1, T]
     index = jnp.where(steps < lengths[:, None], lengths[:, None] - 1 - steps, steps)  # [B, T]
     return jnp.take_along_axis(x, index.reshape(*index.shape, *([1] * (x.ndim - 2))), axis=1)
-
-
-def _scan_masked(cell: _Cell, w: CellWeights, carry: Carry, x_proj_tb: jax.Array, mask_tb: jax.Array,
-                 unroll: int) -> tuple[Carry, jax.Array]:
-    """Run `cell.step` over time. x_proj_tb [T, B, G*H], mask_tb [T, B] bool ->
-    (final carry, outputs [T, B, H]); masked steps keep the carry and output zeros."""
-
-    def body(carry, inputs):
-        x_proj, keep = inputs
-        new_carry, h = cell.step(w, carry, x_proj)
-        keep = keep[:, None]
-        carry = jax.tree.map(lambda new, old: jnp.where(keep, new, old), new_carry, carry)
-        return carry, jnp.where(keep, h, 0)
-
-    return jax.lax.scan(body, carry, (x_proj_tb, mask_tb), unroll=unroll)
 
 
 class Recurrent(nn.Module):
@@ -233,8 +239,9 @@ class Recurrent(nn.Module):
                 # The one big matmul: every step's input projection, time-major for the scan. The input
                 # is transposed rather than the projection, which is G*H wide.
                 x_proj_tb = cell.project(jnp.swapaxes(seq, 0, 1), w)  # [T, B, G*H]
-                final, out_tb = _scan_masked(cell, w, carries[layer * directions + direction], x_proj_tb,
-                                             mask_tb, self.unroll)
+                final, out_tb = masked_recurrence(cell.gates, w.kernel_hh, cell.inner_bias(w),
+                                                  carries[layer * directions + direction], x_proj_tb, mask_tb,
+                                                  self.unroll)
                 out = jnp.swapaxes(out_tb, 0, 1)  # [B, T, H]
                 outputs.append(reverse_within_lengths(out, lengths) if direction else out)
                 finals.append(final)
