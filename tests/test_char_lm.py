@@ -180,7 +180,7 @@ def trained_run(tmp_path_factory):
 def test_training_writes_what_generation_needs(trained_run):
     workdir, result = trained_run
     assert result.summary["data"]["task"] == "language_model"
-    assert (workdir / "codec.json").is_file() and (workdir / "summary.json").is_file()
+    assert all((workdir / name).is_file() for name in ("config.json", "codec.json", "summary.json"))
     assert np.isfinite(result.summary["history"][-1]["val_loss"])
 
 
@@ -216,7 +216,7 @@ def test_generate_errors_name_the_problem(trained_run, capsys, tmp_path):
 
     empty = tmp_path / "copied"
     empty.mkdir()
-    for name in ("summary.json", "codec.json"):
+    for name in ("config.json", "summary.json", "codec.json"):
         shutil.copy(workdir / name, empty / name)
     assert main(["char_gru", "--workdir", str(empty), "--length", "5"]) == 2
     assert "no checkpoint" in capsys.readouterr().err
@@ -237,8 +237,20 @@ def test_generate_rejects_a_checkpoint_of_another_shape(trained_run, tmp_path, c
     workdir, _ = trained_run
     copy = tmp_path / "edited"
     shutil.copytree(workdir, copy)
-    summary = json.loads((copy / "summary.json").read_text())
-    summary["config"]["model_overrides"] = [["hidden_size", 32], ["embed_dim", 8]]
-    (copy / "summary.json").write_text(json.dumps(summary))
+    config = json.loads((copy / "config.json").read_text())
+    config["model_overrides"] = [["hidden_size", 32], ["embed_dim", 8]]
+    (copy / "config.json").write_text(json.dumps(config))
     assert main(["char_gru", "--workdir", str(copy), "--length", "5"]) == 2
     assert "does not fit char_gru" in capsys.readouterr().err
+
+
+def test_a_run_stopped_before_its_summary_can_still_be_sampled(trained_run, tmp_path, capsys):
+    """config.json is written when training starts; summary.json only when it ends."""
+    from train.generate import main
+
+    workdir, _ = trained_run
+    stopped = tmp_path / "stopped"
+    shutil.copytree(workdir, stopped)
+    (stopped / "summary.json").unlink()
+    assert main(["char_gru", "--workdir", str(stopped), "--length", "12", "--greedy"]) == 0
+    assert len(capsys.readouterr().out[:-1]) == 12

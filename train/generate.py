@@ -4,8 +4,9 @@
     zoo-generate char_lstm --workdir runs/lm --greedy --length 200
     zoo-generate char_gru --workdir runs/lm --num-samples 3 --top-k 5 --seed 1
 
-Reads what the training run left in DIR: summary.json (the model and its overrides), codec.json (the data
-set's characters) and the latest checkpoint under DIR/checkpoints (its params only; no optimizer is rebuilt).
+Reads what the training run left in DIR: config.json (the model and its overrides; written when the run
+starts, so a run stopped part-way can be sampled from its last checkpoint), codec.json (the data set's
+characters) and the latest checkpoint under DIR/checkpoints (its params only; no optimizer is rebuilt).
 """
 from __future__ import annotations
 
@@ -67,9 +68,11 @@ def load_language_model(model_name: str, workdir: str | Path):
         raise GenerateError(f"{model_name} is a {card.task} model; zoo-generate samples from language models "
                             f"({', '.join(language_models)})")
     _checkpointer(workdir, model_name).close()  # no checkpoint: say so before anything else
-    summary = _read_json(workdir / "summary.json", "it is written when training finishes",
-                         f"Let the run finish (or resume it with zoo-train {model_name} --workdir {workdir} --resume)")
-    config = summary.get("config", {})
+    if (workdir / "config.json").is_file():  # written when the run starts: an interrupted run works too
+        config = _read_json(workdir / "config.json", "", f"Retrain in a fresh --workdir (zoo-train {model_name})")
+    else:  # runs from before config.json existed
+        config = _read_json(workdir / "summary.json", "neither config.json nor summary.json is there",
+                            f"Train there first: zoo-train {model_name} --workdir {workdir}").get("config", {})
     if config.get("model") != model_name:
         raise GenerateError(f"{workdir} trained {config.get('model')!r}, not {model_name!r}; run "
                             f"zoo-generate {config.get('model')} --workdir {workdir}, or point --workdir at a "
@@ -87,7 +90,7 @@ def load_language_model(model_name: str, workdir: str | Path):
     params = _latest_params(workdir, model_name)
     if signature(params) != expected:
         raise GenerateError(f"the checkpoint in {workdir / 'checkpoints'} does not fit {model_name} with the overrides in "
-                            f"summary.json and {len(codec.vocab)} tokens from codec.json:\n"
+                            f"config.json and {len(codec.vocab)} tokens from codec.json:\n"
                             f"{describe_mismatch(signature(params), expected)}\n"
                             "The workdir's files come from different runs; retrain in a fresh --workdir.")
     return model, {"params": params}, codec

@@ -203,8 +203,10 @@ def train_and_evaluate(config: TrainConfig, workdir: str | Path, *, devices=None
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     t = _Trainer(config, workdir, devices)
-    if t.main and getattr(t.dataset, "codec", None) is not None:  # generation and prediction decode with it
-        t.dataset.codec.save(workdir / "codec.json")
+    if t.main:
+        report.write_config(workdir, dataclasses.asdict(config))
+        if getattr(t.dataset, "codec", None) is not None:  # generation and prediction decode with it
+            t.dataset.codec.save(workdir / "codec.json")
     checkpointer = Checkpointer(workdir / "checkpoints", keep=config.keep_checkpoints)
     host_state, record = t.restore_or_start(checkpointer)
     state = t.parallel.put_state(host_state)

@@ -1,4 +1,4 @@
-"""What a run leaves in its workdir: metrics.jsonl, TensorBoard events, summary.json, PNG plots."""
+"""What a run leaves in its workdir: config.json, metrics.jsonl, TensorBoard events, summary.json, PNG plots."""
 from __future__ import annotations
 
 import json
@@ -41,6 +41,11 @@ class RunLog:
     def close(self) -> None:
         if self.writer is not None:
             self.writer.close()
+
+
+def write_config(workdir: Path, config: dict) -> None:
+    """config.json, written when a run starts: an interrupted run can still be sampled or predicted from."""
+    _atomic_write(workdir / "config.json", json.dumps(config, indent=2, default=str) + "\n")
 
 
 def write_summary(workdir: Path, summary: dict) -> None:
