@@ -18,6 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # report.py beside this script
 
 MODELS = ["sentiment_bag", "sentiment_attention", "sentiment_concat", "sentiment_cnn", "sentiment_gru",
@@ -38,7 +40,37 @@ def _write(args, results) -> None:
         "benchmark": "sentiment_food_reviews", "dataset": "fine_foods", "split": "test (1,000 reviews)",
         "settings": {k: v for k, v in vars(args).items() if k not in ("out", "data_dir", "models")},
         "machine": machine(), "versions": {"jax": jax.__version__}, "majority_class_accuracy": 0.658,
-        "results": results})
+        "linear_baselines": linear_baselines(args.data_dir), "results": results})
+
+
+def linear_baselines(data_dir: str) -> list[dict]:
+    """What a linear model on sparse n-gram features reaches on the same split: the scale for the bar."""
+    import csv
+
+    from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    def read(split):
+        with open(Path(data_dir) / f"fine_foods_{split}.csv", newline="") as f:
+            rows = list(csv.DictReader(f))
+        return [r["review"].replace("<br />", " ") for r in rows], np.array([r["score"] == "great" for r in rows])
+
+    (train_x, train_y), (test_x, test_y) = read("train"), read("test")
+    rows = []
+    tfidf = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)
+    fitted = LogisticRegression(C=4.0, max_iter=3000).fit(tfidf.fit_transform(train_x), train_y)
+    rows.append({"model": "tfidf_1-2gram_logistic_regression (C=4)",
+                 "test_accuracy": round(float((fitted.predict(tfidf.transform(test_x)) == test_y).mean()), 4)})
+    # NB-weighted logistic regression (Wang & Manning 2012): binary n-grams scaled by their log-count ratio.
+    counts = CountVectorizer(ngram_range=(1, 2), binary=True)
+    train_counts, test_counts = counts.fit_transform(train_x), counts.transform(test_x)
+    positive = 1 + np.asarray(train_counts[train_y].sum(0))[0]
+    negative = 1 + np.asarray(train_counts[~train_y].sum(0))[0]
+    ratio = np.log((positive / positive.sum()) / (negative / negative.sum()))
+    fitted = LogisticRegression(C=0.1, max_iter=3000).fit(train_counts.multiply(ratio).tocsr(), train_y)
+    accuracy = (fitted.predict(test_counts.multiply(ratio).tocsr()) == test_y).mean()
+    rows.append({"model": "nb_weighted_1-2gram_logistic_regression (C=0.1)", "test_accuracy": round(float(accuracy), 4)})
+    return rows
 
 
 def main() -> None:
