@@ -192,7 +192,7 @@ def test_a_few_hundred_reviews_train_through_the_loop(text_data, tmp_path):
     from train import config_for, train_and_evaluate
 
     config = config_for("sentiment_bag", dataset="fine_foods", data_dir=str(text_data), epochs=2, limit_train=400,
-                        limit_test=200, batch_size=50, progress=False, plots=False, embeddings="glove",
+                        limit_test=200, batch_size=50, progress=False, plots=False, embeddings="glove-6b-50d",
                         freeze_embeddings=True)
     result = train_and_evaluate(config, tmp_path)
     summary = result.summary

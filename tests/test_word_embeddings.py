@@ -206,6 +206,15 @@ def test_glove_6b_50d_loads_and_answers_the_classic_analogy(glove):
     assert glove.analogy("king", "man", "woman")[0][0] == "queen"
 
 
+def test_every_entry_point_takes_the_same_vector_names(glove, tmp_path):
+    """zoo-train --embeddings, zoo-embed --vectors and the API share one loader: a pretrained name or a .npz."""
+    from zoo.text.vectors import VectorsFileError, load_word_vectors
+
+    assert load_word_vectors("glove-6b-50d") is glove and load_word_vectors("glove") is glove
+    with pytest.raises(VectorsFileError, match="zoo-embed word2vec"):
+        load_word_vectors(tmp_path / "missing.npz")
+
+
 def analogy_subset(tmp_path, every: int):
     """Every section header and every `every`-th question of gensim's questions-words.txt."""
     lines = gensim_test_file("questions-words.txt").read_text().splitlines(keepends=True)

@@ -71,7 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--max-length", type=int, help="truncate texts to N tokens")
     g.add_argument("--seq-len", type=int, help="language models: tokens per training window")
     g.add_argument("--embeddings", metavar="VECTORS",
-                   help="initialise the embedding table from word vectors: glove (GloVe 6B-50d) or a .npz file")
+                   help="initialise the embedding table from word vectors: glove-6b-50d (or glove) or a .npz file "
+                        "from zoo-embed")
     g.add_argument("--freeze-embeddings", action="store_true", help="keep the embedding table fixed")
     g = p.add_argument_group("transfer learning")
     g.add_argument("--pretrained", metavar="SOURCE", help="start from pretrained weights (a file, or a named "

