@@ -56,7 +56,13 @@ def _expected_output_shape(card, x, kwargs) -> tuple[int, ...]:
     return (x.shape[0], length, vocab)  # one distribution per token
 
 
-@pytest.mark.parametrize("name", zoo.list_models())
+# Deeper variants built from exactly the blocks of a shallower model swept by default (resnet50's bottlenecks,
+# vgg11's conv stacks): the default run keeps the test suite under 15 minutes on 2 cores; `pytest -m slow` runs them.
+DEEPER_VARIANTS = {"resnet101", "resnet152", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19", "vgg19_bn"}
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in DEEPER_VARIANTS else n
+                                  for n in zoo.list_models()])
 def test_model_init_forward_backward(name):
     """The timm-style sweep: every registered model inits, runs under jit, differentiates, stays finite."""
     card = zoo.model_card(name)
