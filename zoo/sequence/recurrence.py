@@ -23,7 +23,8 @@ import numpy as np
 Carry = Any  # h [B, H], or (h, c)
 
 
-def _hidden(carry: Carry) -> jax.Array:
+def hidden_of(carry: Carry) -> jax.Array:
+    """h of a carry: the carry itself, or the first of LSTM's (h, c)."""
     return carry[0] if isinstance(carry, tuple) else carry
 
 
@@ -38,10 +39,10 @@ def _select(keep: jax.Array, new: Carry, old: Carry) -> Carry:
 def _forward(gates: Callable, kernel_hh, inner_bias, carry0, x_proj_tb, mask_tb, unroll: int, save: bool):
     def body(carry, inputs):
         x_proj, keep = inputs
-        h_proj = _hidden(carry) @ kernel_hh + inner_bias
+        h_proj = hidden_of(carry) @ kernel_hh + inner_bias
         new = gates(h_proj, carry, x_proj)
         keep = keep[:, None]
-        out = jnp.where(keep, _hidden(new), 0)
+        out = jnp.where(keep, hidden_of(new), 0)
         return _select(keep, new, carry), ((carry, h_proj) if save else None, out)
 
     final, (saved, outputs) = jax.lax.scan(body, carry0, (x_proj_tb, mask_tb), unroll=unroll)
@@ -72,7 +73,7 @@ def _bwd(gates, unroll, residuals, cotangents):
 
         def step(h_proj, carry, x_proj):
             new = gates(h_proj, carry, x_proj)
-            return new, _hidden(new)
+            return new, hidden_of(new)
 
         _, vjp = jax.vjp(step, h_proj, carry, x_proj)
         zero = jax.tree.map(jnp.zeros_like, d_carry)
@@ -84,7 +85,7 @@ def _bwd(gates, unroll, residuals, cotangents):
 
     d_carry0, (d_h_projs, d_x_proj_tb) = jax.lax.scan(
         body, d_final, (d_outputs, mask_tb, carries, h_projs, x_proj_tb), reverse=True, unroll=unroll)
-    hidden_states = _hidden(carries)  # [T, B, H]: the h each step read
+    hidden_states = hidden_of(carries)  # [T, B, H]: the h each step read
     width = d_h_projs.shape[-1]
     d_kernel_hh = hidden_states.reshape(-1, hidden_states.shape[-1]).T @ d_h_projs.reshape(-1, width)
     d_inner_bias = d_h_projs.sum(axis=(0, 1))

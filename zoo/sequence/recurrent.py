@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 
 from zoo.errors import InputShapeError
-from zoo.sequence.recurrence import masked_recurrence
+from zoo.sequence.recurrence import hidden_of, masked_recurrence
 
 Carry = Any  # h [B, H] for rnn/gru; (h, c) for lstm
 
@@ -97,9 +97,8 @@ class _Cell(nn.Module):
     @nn.nowrap
     def step(self, w: CellWeights, carry: Carry, x_proj: jax.Array) -> tuple[Carry, jax.Array]:
         """One time step from the projected input x_proj [B, G*H]: (new carry, h [B, H])."""
-        h = carry[0] if isinstance(carry, tuple) else carry
-        new = self.gates(h @ w.kernel_hh + self.inner_bias(w), carry, x_proj)
-        return new, (new[0] if isinstance(new, tuple) else new)
+        new = self.gates(hidden_of(carry) @ w.kernel_hh + self.inner_bias(w), carry, x_proj)
+        return new, hidden_of(new)
 
     def __call__(self, carry: Carry, x_t: jax.Array) -> tuple[Carry, jax.Array]:
         """carry (see `initial_carry`), x_t [B, D] -> (carry, h_t [B, H])."""

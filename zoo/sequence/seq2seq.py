@@ -27,6 +27,7 @@ from flax import struct
 from zoo.errors import InputShapeError
 from zoo.sequence.attention import BahdanauAttention, LuongAttention
 from zoo.sequence.cards import register_sequence
+from zoo.sequence.recurrence import hidden_of
 from zoo.sequence.recurrent import CELLS, Recurrent, lengths_from_tokens
 from zoo.text.vocab import BOS_ID
 
@@ -42,10 +43,6 @@ class Encoded(struct.PyTreeNode):
     memory: jax.Array  # [B, S, Hm] encoder outputs (0 at padding); Hm = H * directions
     keys: jax.Array  # [B, S, K] memory as the attention scores it (projected once)
     mask: jax.Array  # [B, S] bool, False at padding
-
-
-def _top_hidden(cell_carry) -> jax.Array:
-    return cell_carry[0] if isinstance(cell_carry, tuple) else cell_carry  # LSTM carries (h, c)
 
 
 class Decoder(nn.Module):
@@ -81,7 +78,7 @@ class Decoder(nn.Module):
         cell_carries, feed = carry
         x = self.drop(self.embed(token), deterministic=not train)  # [B, E]
         if self.attention == "bahdanau":  # attend with the state before this step
-            context, _ = self.attend(_top_hidden(cell_carries[-1]), encoded.memory, encoded.keys, encoded.mask)
+            context, _ = self.attend(hidden_of(cell_carries[-1]), encoded.memory, encoded.keys, encoded.mask)
             x = jnp.concatenate([x, context.astype(x.dtype)], axis=-1)
         elif self.attention == "luong":  # input feeding: last step's attentional state
             x = jnp.concatenate([x, feed.astype(x.dtype)], axis=-1)
