@@ -14,9 +14,9 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from zoo.errors import InputShapeError
 from zoo.sequence.cards import register_sequence
 from zoo.sequence.recurrent import Recurrent, lengths_from_tokens
+from zoo.sequence.tokens import check_token_ids, embed_ids
 
 Carry = Any  # h_n [L, B, H] for rnn/gru, (h_n, c_n) for lstm: zoo.sequence.Recurrent's (torch's) layout
 
@@ -51,12 +51,8 @@ class CharLM(nn.Module):
         """x [B, T] from `carry` (None = zeros) -> (logits [B, T, V], carry after the last real character).
 
         Generation feeds its prompt through this in one pass, then continues with `step`."""
-        if x.ndim != 2 or not jnp.issubdtype(x.dtype, jnp.integer):
-            raise InputShapeError(f"{type(self).__name__} expects int token ids [B, T], got {x.dtype} {x.shape}; "
-                                  "encode text with the data set's TextCodec")
-        vectors = self.embed(x)  # [B, T, E]
-        if self.freeze_embeddings:
-            vectors = jax.lax.stop_gradient(vectors)
+        check_token_ids(x, type(self).__name__)
+        vectors = embed_ids(self.embed, x, self.freeze_embeddings)  # [B, T, E]
         # Padding (0) leaves the state as it was, so `carry` is the state after each row's real text.
         outputs, carry = self.recurrent(vectors, lengths_from_tokens(x), initial_state=carry, train=train)
         outputs = self.output_dropout(outputs, deterministic=not train)  # [B, T, H]

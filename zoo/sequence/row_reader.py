@@ -8,6 +8,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from zoo.sequence.cards import register_sequence
+from zoo.sequence.recurrence import hidden_of
 from zoo.sequence.recurrent import Recurrent
 from zoo.vision.common import as_images
 
@@ -32,7 +33,7 @@ class RowReader(nn.Module):
         _, final = Recurrent(cell=self.cell, hidden_size=self.hidden_size, num_layers=self.num_layers,
                              dropout=self.dropout, dtype=self.dtype, param_dtype=self.param_dtype,
                              name="rnn")(rows, train=train)
-        h_n = final[0] if self.cell == "lstm" else final  # [L, B, H]
+        h_n = hidden_of(final)  # [L, B, H]
         logits = nn.Dense(self.num_classes, dtype=self.dtype, param_dtype=self.param_dtype, name="head")(h_n[-1])
         return logits.astype(jnp.float32)  # [B, num_classes]
 

@@ -15,9 +15,10 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from zoo.errors import InputShapeError
 from zoo.sequence.cards import register_sequence
+from zoo.sequence.recurrence import hidden_of
 from zoo.sequence.recurrent import Recurrent, lengths_from_tokens
+from zoo.sequence.tokens import check_token_ids, embed_ids
 
 
 class _SentimentModel(nn.Module):
@@ -39,10 +40,8 @@ class _SentimentModel(nn.Module):
         """x [B, T] int -> (embeddings [B, T, E] with padding rows zeroed, mask [B, T] bool)."""
         self.check_tokens(x)
         mask = x != 0
-        vectors = nn.Embed(self.vocab_size, self.embed_dim, dtype=self.dtype, param_dtype=self.param_dtype,
-                           name="embed")(x)
-        if self.freeze_embeddings:
-            vectors = jax.lax.stop_gradient(vectors)
+        vectors = embed_ids(nn.Embed(self.vocab_size, self.embed_dim, dtype=self.dtype, param_dtype=self.param_dtype,
+                                     name="embed"), x, self.freeze_embeddings)
         # Zeroed padding rows are what make sums, convolutions and concatenations padding-blind.
         vectors = jnp.where(mask[..., None], vectors, 0)
         if self.embed_dropout:
@@ -50,9 +49,7 @@ class _SentimentModel(nn.Module):
         return vectors, mask
 
     def check_tokens(self, x) -> None:
-        if x.ndim != 2 or not jnp.issubdtype(x.dtype, jnp.integer):
-            raise InputShapeError(f"{type(self).__name__} expects int token ids [B, T] (0 = padding), got "
-                                  f"{x.dtype} {x.shape}; encode text with zoo.text.TextCodec first")
+        check_token_ids(x, type(self).__name__)
 
     def classify(self, features, train: bool):
         """features [B, F] -> logits [B, num_classes] (float32)."""
@@ -149,7 +146,7 @@ class RecurrentClassifier(_SentimentModel):
         _, final = Recurrent(cell=self.cell, hidden_size=self.hidden_size, num_layers=self.num_layers,
                              bidirectional=self.bidirectional, dropout=self.dropout, dtype=self.dtype,
                              param_dtype=self.param_dtype, name="rnn")(vectors, lengths, train=train)
-        h_n = final[0] if self.cell == "lstm" else final  # [L * dirs, B, H]
+        h_n = hidden_of(final)  # [L * dirs, B, H]
         directions = 2 if self.bidirectional else 1
         last_layer = jnp.concatenate(list(h_n[-directions:]), axis=-1)  # [B, H * dirs]
         return self.classify(last_layer, train)

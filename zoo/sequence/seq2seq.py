@@ -29,6 +29,7 @@ from zoo.sequence.attention import BahdanauAttention, LuongAttention
 from zoo.sequence.cards import register_sequence
 from zoo.sequence.recurrence import hidden_of
 from zoo.sequence.recurrent import CELLS, Recurrent, lengths_from_tokens
+from zoo.sequence.tokens import check_token_ids, embed_ids
 from zoo.text.vocab import BOS_ID
 
 ATTENTIONS = ("none", "bahdanau", "luong")
@@ -170,12 +171,8 @@ class Seq2Seq(nn.Module):
 
     def encode(self, src, *, train: bool = False) -> tuple[Encoded, DecoderCarry]:
         """src [B, S] -> (what the decoder reads, the decoder's initial carry)."""
-        if src.ndim != 2 or not jnp.issubdtype(src.dtype, jnp.integer):
-            raise InputShapeError(f"Seq2Seq expects int token ids src [B, S], got {src.dtype} {src.shape}; encode "
-                                  "text with the data set's TextCodec")
-        vectors = self.embed(src)  # [B, S, E]
-        if self.freeze_embeddings:
-            vectors = jax.lax.stop_gradient(vectors)
+        check_token_ids(src, "Seq2Seq", "src")
+        vectors = embed_ids(self.embed, src, self.freeze_embeddings)  # [B, S, E]
         vectors = self.embed_drop(vectors, deterministic=not train)
         memory, final = self.encoder(vectors, lengths_from_tokens(src), train=train)
         encoded = Encoded(memory=memory, keys=self.decoder.project_keys(memory), mask=src != 0)
