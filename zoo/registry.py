@@ -136,7 +136,6 @@ def example_batch(model_card: ModelCard, batch_size: int, seed: int = 0):
 
     Seq2seq models also get `targets` (teacher forcing)."""
     import jax
-    import jax.numpy as jnp
 
     key_x, key_y = jax.random.split(jax.random.key(seed))
     shape = (batch_size, *model_card.example_input_shape)
