@@ -1,0 +1,8 @@
+"""Graph networks on jraph.GraphsTuple (issue 5, in progress): GCN, sparse and dense."""
+from zoo.graph.jraph_compat import patch_jraph
+
+jraph = patch_jraph()
+
+from zoo.graph.gcn import GCNLayer, dense_gcn_propagation, gcn_propagation  # noqa: E402
+
+__all__ = ["GCNLayer", "dense_gcn_propagation", "gcn_propagation", "jraph"]
