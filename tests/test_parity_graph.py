@@ -8,7 +8,7 @@ pyg_nn = pytest.importorskip("torch_geometric.nn")
 nx = pytest.importorskip("networkx")
 jraph = pytest.importorskip("jraph")
 
-from zoo.graph import GCNLayer  # noqa: E402
+from zoo.graph import GATLayer, GCNLayer  # noqa: E402
 
 pytestmark = pytest.mark.parity
 
@@ -35,3 +35,20 @@ def test_gcn_layer_matches_gcnconv(dense):
               "bias": jnp.asarray(conv.bias.detach().numpy())}
     got = np.asarray(GCNLayer(5, dense=dense).apply({"params": params}, graph))
     assert np.abs(got - want).max() <= 1e-5
+
+
+@pytest.mark.parametrize("concat", [True, False])
+def test_gat_layer_matches_gatconv(concat):
+    graph, x, edge_index = karate(6)
+    torch.manual_seed(1)
+    conv = pyg_nn.GATConv(6, 4, heads=3, concat=concat)
+    with torch.no_grad():
+        conv.bias.uniform_(-1, 1)
+        want = conv(x, edge_index).numpy()
+    heads, features = 3, 4
+    params = {"linear": {"kernel": jnp.asarray(conv.lin.weight.detach().numpy().T)},
+              "att_src": jnp.asarray(conv.att_src.detach().numpy().reshape(heads, features)),
+              "att_dst": jnp.asarray(conv.att_dst.detach().numpy().reshape(heads, features)),
+              "bias": jnp.asarray(conv.bias.detach().numpy())}
+    got = np.asarray(GATLayer(features, heads=heads, concat=concat).apply({"params": params}, graph))
+    assert got.shape == want.shape and np.abs(got - want).max() <= 1e-5

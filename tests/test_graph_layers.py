@@ -1,5 +1,5 @@
-"""Graph convolution on jraph: sparse and dense agree, batching and padding change nothing, jraph works on
-current JAX through zoo.graph's shim."""
+"""Graph layers on jraph: GCN sparse and dense agree; batching and padding change no real node's output
+(GCN, GAT); jraph works on current JAX through zoo.graph's shim."""
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -8,7 +8,7 @@ import pytest
 jraph = pytest.importorskip("jraph")
 nx = pytest.importorskip("networkx")
 
-from zoo.graph import GCNLayer, dense_gcn_propagation, gcn_propagation  # noqa: E402
+from zoo.graph import GATLayer, GCNLayer, dense_gcn_propagation, gcn_propagation  # noqa: E402
 
 
 def graph_from_networkx(g, features: int, seed: int) -> jraph.GraphsTuple:
@@ -40,9 +40,9 @@ def test_sparse_and_dense_layers_give_the_same_output():
                                atol=1e-5)
 
 
-def test_batching_and_padding_leave_real_nodes_unchanged():
+@pytest.mark.parametrize("layer", [GCNLayer(6), GATLayer(3, heads=2)], ids=["gcn", "gat"])
+def test_batching_and_padding_leave_real_nodes_unchanged(layer):
     graphs = [graph_from_networkx(nx.path_graph(n), 4, seed=n) for n in (3, 5, 2)]
-    layer = GCNLayer(6)
     variables = layer.init(jax.random.key(0), graphs[0])
     alone = np.concatenate([np.asarray(layer.apply(variables, g)) for g in graphs])
     padded = jraph.pad_with_graphs(jraph.batch(graphs), n_node=16, n_edge=32, n_graph=4)
@@ -56,3 +56,12 @@ def test_jraph_utilities_that_call_removed_jax_names_work():
     zeroed = jraph.zero_out_padding(padded._replace(nodes=padded.nodes + 1.0))  # calls jax.tree_map
     assert float(jnp.abs(zeroed.nodes[3:]).sum()) == 0 and float(zeroed.nodes[:3].min()) != 0
     assert not hasattr(jax, "tree_map") or jax.tree_map is jax.tree.map  # the global module is left alone
+
+
+def test_gat_attention_dropout_only_in_training():
+    graph = graph_from_networkx(nx.karate_club_graph(), 4, seed=2)
+    layer = GATLayer(3, heads=2, attention_dropout=0.5)
+    variables = layer.init(jax.random.key(0), graph)
+    np.testing.assert_array_equal(np.asarray(layer.apply(variables, graph)), np.asarray(layer.apply(variables, graph)))
+    a, b = (layer.apply(variables, graph, train=True, rngs={"dropout": jax.random.key(k)}) for k in (1, 2))
+    assert not np.allclose(np.asarray(a), np.asarray(b))
