@@ -8,7 +8,7 @@ import pytest
 jraph = pytest.importorskip("jraph")
 nx = pytest.importorskip("networkx")
 
-from zoo.graph import GATLayer, GCNLayer, dense_gcn_propagation, gcn_propagation  # noqa: E402
+from zoo.graph import AttentionReadout, GATLayer, GCNLayer, dense_gcn_propagation, gcn_propagation, pool  # noqa: E402
 
 
 def graph_from_networkx(g, features: int, seed: int) -> jraph.GraphsTuple:
@@ -65,3 +65,33 @@ def test_gat_attention_dropout_only_in_training():
     np.testing.assert_array_equal(np.asarray(layer.apply(variables, graph)), np.asarray(layer.apply(variables, graph)))
     a, b = (layer.apply(variables, graph, train=True, rngs={"dropout": jax.random.key(k)}) for k in (1, 2))
     assert not np.allclose(np.asarray(a), np.asarray(b))
+
+
+@pytest.mark.parametrize("how", ["sum", "mean", "max"])
+def test_readouts_pool_each_graph_alone_and_ignore_padding(how):
+    graphs = [graph_from_networkx(nx.path_graph(n), 3, seed=n) for n in (4, 1, 6)]
+    padded = jraph.pad_with_graphs(jraph.batch(graphs), n_node=16, n_edge=32, n_graph=5)
+    reduce = {"sum": np.sum, "mean": np.mean, "max": np.max}[how]
+    want = np.stack([reduce(np.asarray(g.nodes), axis=0) for g in graphs])
+    got = np.asarray(pool(padded.nodes, padded.n_node, how))
+    assert got.shape == (5, 3)
+    np.testing.assert_allclose(got[:3], want, atol=1e-6)
+    shuffled = np.random.default_rng(0).permutation(4)  # order inside a graph does not matter
+    nodes = np.asarray(padded.nodes).copy()
+    nodes[:4] = nodes[shuffled]
+    np.testing.assert_allclose(np.asarray(pool(jnp.asarray(nodes), padded.n_node, how))[:3], want, atol=1e-6)
+    with pytest.raises(ValueError, match="use one of"):
+        pool(padded.nodes, padded.n_node, "median")
+
+
+def test_attention_readout_is_a_convex_combination_per_graph():
+    graphs = [graph_from_networkx(nx.path_graph(n), 2, seed=n) for n in (3, 5)]
+    padded = jraph.pad_with_graphs(jraph.batch(graphs), n_node=10, n_edge=20, n_graph=3)
+    readout = AttentionReadout()
+    variables = readout.init(jax.random.key(0), padded.nodes, padded.n_node)
+    out = np.asarray(readout.apply(variables, padded.nodes, padded.n_node))
+    for i, g in enumerate(graphs):  # inside the per-graph bounding box of its nodes
+        nodes = np.asarray(g.nodes)
+        assert (out[i] >= nodes.min(0) - 1e-6).all() and (out[i] <= nodes.max(0) + 1e-6).all()
+    alone = np.asarray(readout.apply(variables, graphs[1].nodes, graphs[1].n_node))[0]
+    np.testing.assert_allclose(out[1], alone, atol=1e-6)
