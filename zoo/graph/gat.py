@@ -15,6 +15,8 @@ import jax
 import jax.numpy as jnp
 import jraph
 
+from zoo.graph.self_loops import with_self_loops
+
 
 class GATLayer(nn.Module):
     """One attention layer on a jraph.GraphsTuple's nodes [N, F] -> [N, heads * features] (concat) or
@@ -37,9 +39,7 @@ class GATLayer(nn.Module):
         glorot = nn.initializers.glorot_uniform(in_axis=-1, out_axis=-2)
         att_src = self.param("att_src", glorot, (self.heads, self.features), self.param_dtype).astype(z.dtype)
         att_dst = self.param("att_dst", glorot, (self.heads, self.features), self.param_dtype).astype(z.dtype)
-        nodes = jnp.arange(num_nodes, dtype=jnp.int32)
-        senders = jnp.concatenate([jnp.asarray(graph.senders, jnp.int32), nodes])  # + self-loops
-        receivers = jnp.concatenate([jnp.asarray(graph.receivers, jnp.int32), nodes])
+        senders, receivers = with_self_loops(graph.senders, graph.receivers, num_nodes)
         scores = (z * att_src).sum(-1)[senders] + (z * att_dst).sum(-1)[receivers]  # [E + N, H]
         scores = nn.leaky_relu(scores.astype(jnp.float32), self.negative_slope)
         weights = jraph.segment_softmax(scores, receivers, num_nodes)  # sums to 1 over each node's in-edges

@@ -16,15 +16,15 @@ import jax
 import jax.numpy as jnp
 import jraph
 
+from zoo.graph.self_loops import with_self_loops
+
 
 def gcn_propagation(x: jax.Array, senders: jax.Array, receivers: jax.Array, num_nodes: int,
                     edge_weight: jax.Array | None = None) -> jax.Array:
     """D^-1/2 (A + I) D^-1/2 x for an edge list: x [N, F], senders/receivers [E] -> [N, F]."""
-    nodes = jnp.arange(num_nodes, dtype=jnp.int32)
-    senders = jnp.concatenate([jnp.asarray(senders, jnp.int32), nodes])
-    receivers = jnp.concatenate([jnp.asarray(receivers, jnp.int32), nodes])
-    weight = jnp.ones(senders.shape[0] - num_nodes, x.dtype) if edge_weight is None else edge_weight.astype(x.dtype)
-    weight = jnp.concatenate([weight, jnp.ones(num_nodes, x.dtype)])  # the self-loops
+    weight = jnp.ones(senders.shape[0], x.dtype) if edge_weight is None else edge_weight.astype(x.dtype)
+    weight = jnp.concatenate([weight, jnp.ones(num_nodes, x.dtype)])  # the self-loops weigh 1
+    senders, receivers = with_self_loops(senders, receivers, num_nodes)
     degree = jraph.segment_sum(weight, receivers, num_nodes)
     inv_sqrt = jnp.where(degree > 0, jax.lax.rsqrt(jnp.maximum(degree, 1e-12)), 0)
     norm = inv_sqrt[senders] * weight * inv_sqrt[receivers]  # [E + N]
