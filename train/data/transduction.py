@@ -47,8 +47,9 @@ class PairSource:
         return self.x[indices], self.y[indices]
 
 
-def _pad(rows: list[np.ndarray]) -> np.ndarray:
-    out = np.zeros((len(rows), max(len(r) for r in rows)), np.int32)
+def _pad(rows: list[np.ndarray], length: int) -> np.ndarray:
+    """Right-pad id rows with 0 to [len(rows), length]."""
+    out = np.zeros((len(rows), length), np.int32)
     for i, row in enumerate(rows):
         out[i, :len(row)] = row
     return out
@@ -164,12 +165,7 @@ def _padded_dataset(name: str, encoded: dict[str, tuple[list[np.ndarray], list[n
                     description: str) -> Dataset:
     src_len = max(len(r) for xs, _ in encoded.values() for r in xs)
     tgt_len = max(len(r) for _, ys in encoded.values() for r in ys)
-
-    def padded(rows, length):
-        out = _pad(rows)
-        return np.pad(out, ((0, 0), (0, length - out.shape[1])))
-
-    splits = {split: PairSource(padded(xs, src_len), padded(ys, tgt_len)) for split, (xs, ys) in encoded.items()}
+    splits = {split: PairSource(_pad(xs, src_len), _pad(ys, tgt_len)) for split, (xs, ys) in encoded.items()}
     return Dataset(name, splits, "seq2seq", len(codec.vocab), (src_len,), description=description, codec=codec)
 
 
