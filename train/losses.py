@@ -16,9 +16,9 @@ from zoo.errors import UnknownNameError
 from zoo.registry import suggest
 
 
-def _signed_targets(scores, labels):  # -> [B, K] in {-1, +1}
+def _signed_targets(scores, labels):  # -> [..., K] in {-1, +1}
     if scores.shape[-1] == 1:
-        return (2 * labels[:, None] - 1).astype(scores.dtype)
+        return (2 * labels[..., None] - 1).astype(scores.dtype)
     return 2 * jax.nn.one_hot(labels, scores.shape[-1], dtype=scores.dtype) - 1
 
 

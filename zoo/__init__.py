@@ -5,7 +5,7 @@
     ['mlp', 'mlp_small']
     >>> model = zoo.create("mlp", num_classes=10)
 """
-from zoo import linear, sequence, vision  # noqa: F401  (importing a family registers its models)
+from zoo import graph, linear, sequence, vision  # noqa: F401  (importing a family registers its models)
 from zoo.errors import InputShapeError, UnknownNameError, ZooError
 from zoo.registry import ModelCard, card, create, list_models, model_card, register
 

@@ -38,7 +38,8 @@ class ModelCard:
     head: tuple[str, ...] = ()
     # Named pretrained weights: {'imagenet': 'pip:PACKAGE/FILE' or a path}; see zoo.weights.
     pretrained: dict[str, str] = dataclasses.field(default_factory=dict)
-    # 'float32' (images, features) or 'int32' (token ids in [0, defaults['vocab_size']), 0 = padding).
+    # 'float32' (images, features), 'int32' (token ids in [0, defaults['vocab_size']), 0 = padding) or
+    # 'graph' (a padded jraph.GraphsTuple whose nodes have example_input_shape features).
     input_dtype: str = "float32"
 
     def to_dict(self) -> dict[str, Any]:
@@ -97,7 +98,7 @@ def card(name: str) -> dict[str, Any]:
     model_card = _lookup(name)
     out = model_card.to_dict()
     # Counted at the size the reference weights were made for (a ResNet's stem depends on it).
-    if model_card.input_dtype == "int32":  # token ids: the parameter count does not depend on the length
+    if model_card.input_dtype != "float32":  # token ids, graphs: the count does not depend on lengths or sizes
         import jax
 
         x, kwargs = example_batch(model_card, 1)
@@ -132,11 +133,14 @@ TOKEN_TASKS = ("language_model", "seq2seq")  # outputs [B, T, V]: one prediction
 
 
 def example_batch(model_card: ModelCard, batch_size: int, seed: int = 0):
-    """(x, apply_kwargs) for one random batch the model accepts: normal floats, or token ids >= 1 (no padding).
+    """(x, apply_kwargs) for one random batch the model accepts: normal floats, token ids >= 1 (no padding),
+    or `batch_size` random graphs padded into one GraphsTuple (plus jraph's padding graph).
 
     Seq2seq models also get `targets` (teacher forcing)."""
     import jax
 
+    if model_card.input_dtype == "graph":
+        return random_graphs(batch_size, model_card.example_input_shape[0], seed), {}
     key_x, key_y = jax.random.split(jax.random.key(seed))
     shape = (batch_size, *model_card.example_input_shape)
     if model_card.input_dtype != "int32":
@@ -147,3 +151,23 @@ def example_batch(model_card: ModelCard, batch_size: int, seed: int = 0):
         return x, {}
     target_vocab = model_card.defaults.get("tgt_vocab_size", vocab)
     return x, {"targets": jax.random.randint(key_y, shape, 1, target_vocab)}
+
+
+def random_graphs(count: int, features: int, seed: int = 0):
+    """`count` random undirected graphs of 2-7 nodes with normal node features, padded into one GraphsTuple."""
+    import jraph
+    import numpy as np
+
+    from zoo.graph.batching import pad_batch
+
+    rng = np.random.default_rng(seed)
+    graphs = []
+    for _ in range(count):
+        n = int(rng.integers(2, 8))
+        pairs = np.array([(u, v) for u in range(n) for v in range(u + 1, n) if rng.random() < 0.5] or [(0, 1)])
+        senders, receivers = np.concatenate([pairs[:, 0], pairs[:, 1]]), np.concatenate([pairs[:, 1], pairs[:, 0]])
+        graphs.append(jraph.GraphsTuple(nodes=rng.normal(size=(n, features)).astype(np.float32), edges=None,
+                                        senders=senders.astype(np.int32), receivers=receivers.astype(np.int32),
+                                        n_node=np.array([n], np.int32), n_edge=np.array([len(senders)], np.int32),
+                                        globals=None))
+    return pad_batch(graphs, count + 1)
