@@ -44,6 +44,15 @@ def test_batchnorm_aux_heads_and_token_losses_match_between_jit_and_pmap(model, 
     assert max_abs_diff(runs["jit"], runs["pmap"]) <= 1e-5
 
 
+def test_graph_batches_on_eight_devices_match_one_under_jit_and_pmap(tmp_path):
+    # Eight shards of 4 graphs each, padded separately, must train exactly like one batch of 32 graphs.
+    runs = {(mode, n): worker(tmp_path / f"{mode}{n}.npz", mode, n, "--model", "mpnn", "--workdir",
+                              tmp_path / f"{mode}{n}", **EIGHT_CPUS)
+            for mode, n in (("jit", 1), ("jit", 8), ("pmap", 8))}
+    assert max_abs_diff(runs["jit", 8], runs["jit", 1]) <= 1e-5
+    assert max_abs_diff(runs["pmap", 8], runs["jit", 1]) <= 1e-5
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

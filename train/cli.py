@@ -83,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--workdir", help="checkpoints and reports (default: runs/MODEL-DATA)")
     g.add_argument("--resume", action="store_true", help="continue the run in --workdir from its last checkpoint")
     g.add_argument("--checkpoint-every", type=int, help="also checkpoint every N steps within an epoch")
+    g.add_argument("--checkpoint-epochs", type=int, help="save at the end of every N-th epoch (default 1)")
     g.add_argument("--keep-checkpoints", type=int)
     g.add_argument("--parallel", choices=("jit", "pmap"), help="jit over a device Mesh (default) or pmap")
     g.add_argument("--no-progress", action="store_true")
@@ -118,7 +119,8 @@ def config_from_args(args: argparse.Namespace):
         schedule=args.schedule,
         warmup_steps=args.warmup_steps, decay_every=args.decay_every, decay_factor=args.decay_factor,
         clip_norm=args.clip_norm, loss=args.loss, l2=args.l2, patience=args.patience, seed=args.seed,
-        resume=args.resume or None, checkpoint_every=args.checkpoint_every, keep_checkpoints=args.keep_checkpoints,
+        resume=args.resume or None, checkpoint_every=args.checkpoint_every,
+        checkpoint_epochs=args.checkpoint_epochs, keep_checkpoints=args.keep_checkpoints,
         parallel=args.parallel, progress=not args.no_progress, plots=not args.no_plots,
         model_overrides=dict(args.overrides) or None, image_size=args.image_size, channels=args.channels,
         normalize=args.normalize, crop_padding=args.crop_padding, flip=args.flip or None,

@@ -27,7 +27,10 @@ class TrainConfig:
     patience: int = 0  # early stopping: epochs without validation-loss improvement; 0 = off
     min_delta: float = 0.0
     parallel: str = "jit"  # 'jit' (Mesh + NamedSharding) or 'pmap'
-    checkpoint_every: int = 0  # also save every N steps inside an epoch; epochs always end with a save
+    checkpoint_every: int = 0  # also save every N steps inside an epoch
+    # Save at the end of every N-th epoch (and of the last): raise it when epochs are a step or two long
+    # (full-graph node tasks), where saving would cost more than training.
+    checkpoint_epochs: int = 1
     keep_checkpoints: int = 3
     resume: bool = False
     log_every: int = 50  # steps between host syncs (progress bar, NaN check)

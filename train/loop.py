@@ -17,7 +17,7 @@ from train.augment import ImageInputs, augmentation_of
 from train.checkpoint import Checkpointer
 from train.config import TrainConfig
 from train.data import eval_batches, load_dataset, steps_per_epoch, train_batches
-from train.data.sources import Dataset, Subset
+from train.data.sources import Dataset, subset
 from train.metrics import classification_metrics, regression_metrics
 from train.optim import make_optimizer
 from train.parallel import PmapParallel, check_divisible, make_parallel
@@ -51,7 +51,15 @@ def build_model(config: TrainConfig, dataset: Dataset):
         raise ZooError(f"{config.model} is a {card.task} model but {dataset.name} is a {dataset.task} data set; "
                        f"pick a {card.task} data set, e.g. --data {card.default_dataset}")
     fields = {f.name for f in dataclasses.fields(card.builder)}
+    graph_model, graph_data = card.input_dtype == "graph", dataset.graph_level is not None
+    if graph_model != graph_data:
+        if graph_model:
+            raise ZooError(f"{config.model} is a graph network but {dataset.name} holds no graphs; pick a graph data "
+                           "set: graph_atlas (graphs), karate (nodes) or les_miserables_links (links)")
+        raise ZooError(f"{dataset.name} is a graph data set; pick a graph model: {', '.join(zoo.list_models('graph'))}")
     head = {}
+    if graph_data and "level" in fields:  # one network, three heads: per node, per graph, per pair
+        head["level"] = dataset.graph_level
     if card.task == "classification":
         head["num_classes"] = dataset.num_classes
     elif card.task == "regression":
@@ -111,7 +119,7 @@ class _Trainer:
         for split, limit in (("train", config.limit_train), ("test", config.limit_test)):
             if limit:  # quick runs: the first N examples
                 source = self.dataset.splits[split]
-                self.dataset.splits[split] = Subset(source, np.arange(min(limit, len(source))))
+                self.dataset.splits[split] = subset(source, np.arange(min(limit, len(source))))
         self.parallel = make_parallel(config.parallel, devices)
         check_divisible(config.batch_size, self.parallel.num_devices)
         self.eval_batch_size = config.eval_batch_size or config.batch_size * max(1, 1024 // config.batch_size)
@@ -125,9 +133,11 @@ class _Trainer:
         trainable = tuple(card.head) if config.freeze_backbone else ()
         if config.backbone_lr_scale != 1.0 and not config.freeze_backbone:
             tx = transfer.scale_backbone_updates(tx, tuple(card.head), config.backbone_lr_scale)
+        self.graphs = self.dataset.graph_level is not None
         self.steps = make_supervised_steps(self.model, tx, config.loss or card.loss, config.l2,
                                            inputs=image_inputs(config, card, self.dataset),
-                                           augmentation=augmentation_of(config), trainable=trainable)
+                                           augmentation=augmentation_of(config), trainable=trainable,
+                                           sharded_inputs=self.graphs)
         example_x, example_y = train.take(np.arange(1))
         example_x = self.steps.prepare(example_x)
         variables = init_variables(self.model, example_x, config.seed, example_y)
@@ -143,6 +153,11 @@ class _Trainer:
         self.train_step = self.parallel.compile_train(self.steps.train)
         self.eval_step = self.parallel.compile_eval(self.steps.eval)
 
+    @property
+    def shards(self) -> int:
+        """Graph batches come stacked as one shard per device (train.steps.shards); other batches are flat."""
+        return self.parallel.num_devices if self.graphs else 1
+
     def restore_or_start(self, checkpointer: Checkpointer) -> tuple[Any, dict]:
         latest = checkpointer.latest_step()
         if latest is None:
@@ -155,7 +170,7 @@ class _Trainer:
     def evaluate(self, state, split: str) -> dict[str, Any]:
         source = self.dataset.split(split)
         results, targets = [], []
-        for batch in eval_batches(source, self.eval_batch_size):
+        for batch in eval_batches(source, self.eval_batch_size, self.shards):
             result = self.parallel.gather(self.eval_step(state, self.parallel.put_batch(batch)))
             keep = batch["mask"] > 0
             results.append({k: v[keep] for k, v in result.items()})
@@ -226,7 +241,8 @@ def train_and_evaluate(config: TrainConfig, workdir: str | Path, *, devices=None
             pending: list = []
             bar = tqdm(total=spe, initial=step % spe, desc=f"epoch {epoch + 1}/{config.epochs}", leave=False,
                        disable=not (config.progress and t.main))
-            for batch in train_batches(t.dataset.splits["train"], config.batch_size, config.seed, epoch, step % spe):
+            for batch in train_batches(t.dataset.splits["train"], config.batch_size, config.seed, epoch, step % spe,
+                                       t.shards):
                 state, metrics = t.train_step(state, t.parallel.put_batch(batch))
                 step += 1
                 pending.append(metrics)
@@ -252,7 +268,8 @@ def train_and_evaluate(config: TrainConfig, workdir: str | Path, *, devices=None
                 _early_stopping(record, val["loss"], config, epoch + 1)
             record["history"].append(epoch_record)
             log.log_epoch(epoch_record)
-            checkpoint({})
+            if (epoch + 1) % config.checkpoint_epochs == 0 or epoch + 1 == config.epochs or record["stop_reason"]:
+                checkpoint({})
     finally:
         log.close()
         checkpointer.close()

@@ -70,7 +70,7 @@ class MeshParallel:
 
     def put_batch(self, batch: dict[str, np.ndarray]) -> dict[str, jax.Array]:
         check_divisible(len(batch["mask"]), self.num_devices)
-        return {k: self._place(v, self.sharded) for k, v in batch.items()}
+        return jax.tree.map(lambda v: self._place(v, self.sharded), batch)  # leaves: arrays, or a GraphsTuple's
 
     def scalar(self, x) -> float:
         return float(np.asarray(x.addressable_data(0)))
@@ -125,7 +125,7 @@ class PmapParallel:
             local = np.asarray(x)[start:start + rows]
             return jax.device_put(local.reshape(self.local_count, -1, *local.shape[1:]), self.leading_axis)
 
-        return {k: shard(v) for k, v in batch.items()}
+        return jax.tree.map(shard, batch)
 
     def scalar(self, x) -> float:
         return float(np.asarray(x[0]))

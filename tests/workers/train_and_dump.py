@@ -1,11 +1,12 @@
 """Subprocess worker for the parallel tests: train a small model, dump final params (and model state) as .npz.
 
-usage: python -m tests.workers.train_and_dump OUT.npz MODE [NUM_DEVICES] [--model mlp|resnet18|tiny_aux_bn|char_gru]
+usage: python -m tests.workers.train_and_dump OUT.npz MODE [NUM_DEVICES] [--model mlp|resnet18|tiny_aux_bn|char_gru|mpnn]
                                              [--coordinator ADDR --num-processes N --process-id I]
 
 --model resnet18: a two-stage ResNet-18 (BatchNorm) on digits resized to 16x16 on the device;
 --model tiny_aux_bn: a conv + BatchNorm net with a sown auxiliary head (GoogLeNet's convention);
---model char_gru: a character GRU language model (per-token losses) on a small generated text file.
+--model char_gru: a character GRU language model (per-token losses) on a small generated text file;
+--model mpnn: a message-passing network classifying graphs of the networkx atlas (graph batches).
 
 Run in a fresh process because XLA_FLAGS (emulated device count) and
 jax.distributed must be set before JAX starts.
@@ -23,6 +24,9 @@ RUNS = {  # model -> training settings; no dropout, so jit and pmap draw nothing
     "tiny_aux_bn": dict(epochs=1, limit_train=512, eval_batch_size=256),
     "char_gru": dict(model_overrides={"hidden_size": 32, "embed_dim": 16}, epochs=1, seq_len=16,
                      eval_batch_size=64, lr=0.5),
+    # Graph batches travel as one shard of whole graphs per device (train.steps.shards).
+    "mpnn": dict(dataset="graph_atlas_connected", model_overrides={"hidden": 16, "steps": 2}, epochs=1,
+                 limit_train=64, eval_batch_size=64),
 }
 
 
@@ -90,8 +94,8 @@ def main() -> None:
     if args.model == "tiny_aux_bn":
         register_tiny_aux_bn()
     dataset = f"text:{write_corpus(args.workdir)}" if args.model == "char_gru" else "digits"
-    config = config_for(args.model, dataset=dataset, batch_size=32, progress=False, plots=False,
-                        **{"optimizer": "momentum", "lr": 0.05, "parallel": args.mode, **RUNS[args.model]})
+    settings = {"dataset": dataset, "batch_size": 32, "optimizer": "momentum", "lr": 0.05, **RUNS[args.model]}
+    config = config_for(args.model, progress=False, plots=False, parallel=args.mode, **settings)
     result = train_and_evaluate(config, args.workdir, devices=devices)
     leaves = jax.tree_util.tree_flatten_with_path({"params": result.state.params, **result.state.model_state})[0]
     if jax.process_index() == 0:

@@ -23,19 +23,29 @@ def epoch_order(num_examples: int, seed: int, epoch: int) -> np.ndarray:
     return np.random.default_rng([seed, epoch]).permutation(num_examples)
 
 
-def train_batches(source, batch_size: int, seed: int, epoch: int, start: int = 0) -> Iterator[dict]:
-    """Batches `start`, `start+1`, ... of `epoch`: {'x', 'y', 'mask'}."""
+def train_batches(source, batch_size: int, seed: int, epoch: int, start: int = 0, shards: int = 1) -> Iterator[dict]:
+    """Batches `start`, `start+1`, ... of `epoch`: {'x', 'y', 'mask'}.
+
+    Sources with a `collate` (graphs, see train.data.graph_sources) build their own batches, stacked as
+    `shards` device shards; their random draws (negative sampling) are seeded by (seed, epoch, batch)."""
     order = epoch_order(len(source), seed, epoch)
     for i in range(start, steps_per_epoch(len(source), batch_size)):
-        x, y = source.take(order[i * batch_size:(i + 1) * batch_size])
+        indices = order[i * batch_size:(i + 1) * batch_size]
+        if hasattr(source, "collate"):
+            yield source.collate(indices, shards, batch_size, np.random.default_rng([seed, epoch, i]))
+            continue
+        x, y = source.take(indices)
         yield {"x": x, "y": y, "mask": np.ones(len(y), np.float32)}
 
 
-def eval_batches(source, batch_size: int) -> Iterator[dict]:
+def eval_batches(source, batch_size: int, shards: int = 1) -> Iterator[dict]:
     """Every example once, in order; the last batch is padded (with copies) and its padding masked out."""
     n = len(source)
     for start in range(0, n, batch_size):
         idx = np.arange(start, min(start + batch_size, n))
+        if hasattr(source, "collate"):
+            yield source.collate(idx, shards, batch_size, np.random.default_rng([start]))
+            continue
         x, y = source.take(idx)
         pad = batch_size - len(idx)
         mask = np.concatenate([np.ones(len(idx), np.float32), np.zeros(pad, np.float32)])

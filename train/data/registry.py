@@ -73,7 +73,7 @@ def load_dataset(name: str, *, data_dir: str | None = None, validation_fraction:
             "any TFDS data set works as tfds:NAME (e.g. tfds:cifar10), a labelled CSV as csv:PATH, "
             "a text corpus as text:PATH"
         )
-    if "validation" not in dataset.splits:
+    if "validation" not in dataset.splits and not dataset.fixed_splits:
         train, val = carve_validation(dataset.splits["train"], validation_fraction, seed)
         dataset.splits = {"train": train, **({"validation": val} if val is not None else {}),
                           "test": dataset.splits["test"]}
@@ -194,5 +194,25 @@ def _shakespeare(request: DataRequest) -> Dataset:
 from train.data import transduction  # noqa: E402  (registers through register_dataset above)
 
 transduction.register()
+
+
+# --- graphs from networkx: node (karate), graph (atlas) and link (les_miserables_links) tasks --------------
+from train.data import graph_sets  # noqa: E402
+
+register_dataset("karate")(lambda request: graph_sets.karate())
+register_dataset("les_miserables_links")(lambda request: graph_sets.les_miserables_links())
+register_dataset("graph_atlas")(lambda request: graph_sets.graph_atlas())
+
+
+register_dataset("graph_atlas_degrees")(lambda request: graph_sets.graph_atlas(degree_histogram=True))
+
+
+def _register_atlas(prop: str) -> None:
+    register_dataset(f"graph_atlas_{prop}")(lambda request: graph_sets.graph_atlas(prop))
+    register_dataset(f"graph_atlas_{prop}_degrees")(lambda request: graph_sets.graph_atlas(prop, True))
+
+
+for _prop in graph_sets.ATLAS_PROPERTIES:
+    _register_atlas(_prop)
 
 __all__ = ["MissingDataError", "list_datasets", "load_dataset", "register_dataset"]

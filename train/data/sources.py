@@ -54,6 +54,8 @@ class Dataset:
     class_names: list[str] | None = None
     description: str = ""
     codec: TextCodec | None = None  # text sets: the tokenizer + vocabulary built from the train split
+    graph_level: str | None = None  # graph sets: 'graph', 'node' or 'link' (what one example is)
+    fixed_splits: bool = False  # the splits are the data set's own: never carve validation out of train
 
     def split(self, name: str) -> Source:
         if name not in self.splits:
@@ -62,7 +64,8 @@ class Dataset:
 
     def summary(self) -> dict:
         return {"name": self.name, "task": self.task, "num_classes": self.num_classes,
-                "input_shape": list(self.input_shape), **{f"{k}_size": len(v) for k, v in self.splits.items()}}
+                "input_shape": list(self.input_shape), **({"graph_level": self.graph_level} if self.graph_level else {}),
+                **{f"{k}_size": len(v) for k, v in self.splits.items()}}
 
 
 def split_indices(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray | None]:
@@ -81,9 +84,15 @@ def carve_validation(train: Source, fraction: float, seed: int) -> tuple[Source,
     keep, held_out = split_indices(len(train), fraction, seed)
     if held_out is None:
         return train, None
-    if isinstance(train, ArraySource):  # materialise: one contiguous copy gathers faster
-        return train.subset(keep), train.subset(held_out)
-    return Subset(train, keep), Subset(train, held_out)
+    return subset(train, keep), subset(train, held_out)
+
+
+def subset(source: Source, indices: np.ndarray) -> Source:
+    """The examples of `source` at `indices`: the source's own `subset` if it has one (arrays materialise
+    one contiguous copy, which gathers faster; graph sources keep their batching), else a `Subset` view."""
+    if hasattr(source, "subset"):
+        return source.subset(indices)
+    return Subset(source, indices)
 
 
 @dataclasses.dataclass

@@ -23,6 +23,10 @@ language models and seq2seq) each token weighs `mask * (target != <pad>)`,
 so the loss is the mean over real target tokens of the global batch, and the
 eval step returns per-example sums and token counts instead of outputs.
 Seq2seq models (`teacher_forced = True`) are called as `model(x, targets=y)`.
+
+Graph batches (`sharded_inputs=True`) stack D padded GraphsTuples along a leading axis, with targets and
+masks [D, ...] shaped like the losses; the model runs once per shard (train.steps.shards) and the same
+masked sums apply, the mask hiding padding graphs, nodes and pairs.
 """
 from __future__ import annotations
 
@@ -36,6 +40,7 @@ import optax
 from train.augment import Augmentation, ImageInputs, augment, normalize, shape_images
 from train.losses import REGRESSION_LOSSES, get_loss
 from train.state import TrainState
+from train.steps.shards import over_shards
 from train.transfer import merge_params, split_params
 from zoo.layers import predict_classes
 
@@ -54,8 +59,10 @@ def _all_sum(axis_name: str | None) -> Callable:
 
 
 def loss_weights(losses: jax.Array, targets: jax.Array, mask: jax.Array) -> jax.Array:
-    """Weights shaped like `losses`: the example mask, times `target != <pad>` for per-token losses."""
-    if losses.ndim == 1:
+    """Weights shaped like `losses`: the example mask, times `target != <pad>` for per-token losses.
+
+    A mask already shaped like the losses (graph batches: per graph, node or pair) is the weight itself."""
+    if losses.ndim == 1 or mask.shape == losses.shape:
         return mask
     return mask.reshape(mask.shape + (1,) * (losses.ndim - 1)) * (targets != PAD_ID)
 
@@ -75,9 +82,10 @@ class SupervisedSteps:
 
 def make_supervised_steps(model, tx: optax.GradientTransformation, loss: str, l2: float = 0.0, *,
                           inputs: ImageInputs = ImageInputs(), augmentation: Augmentation = Augmentation(),
-                          trainable: tuple[str, ...] = ()) -> SupervisedSteps:
+                          trainable: tuple[str, ...] = (), sharded_inputs: bool = False) -> SupervisedSteps:
     """`trainable`: if given, only these top-level params train (frozen backbone; `tx` was
-    initialised on just them) and the model runs in inference mode."""
+    initialised on just them) and the model runs in inference mode. `sharded_inputs`: batches are
+    stacked shards of graphs (see the module docstring)."""
     loss_fn = get_loss(loss)
     regression = loss in REGRESSION_LOSSES
     aux_weight = float(getattr(model, "aux_loss_weight", 1.0))
@@ -87,7 +95,15 @@ def make_supervised_steps(model, tx: optax.GradientTransformation, loss: str, l2
     def targets_kwarg(y):  # seq2seq decoders read the targets shifted right (teacher forcing)
         return {"targets": y} if teacher_forced else {}
 
+    def apply(variables, x, key, **kwargs):
+        return model.apply(variables, x, rngs={} if key is None else {"dropout": key}, **kwargs)
+
+    if sharded_inputs:
+        apply = over_shards(apply)
+
     def prepare(x, key=None):
+        if sharded_inputs:  # graphs: no image transforms
+            return x
         x = shape_images(x, inputs)
         if key is not None and augmentation.active:
             x = augment(key, x, augmentation)
@@ -97,9 +113,9 @@ def make_supervised_steps(model, tx: optax.GradientTransformation, loss: str, l2
         """Training forward pass: (outputs, new model_state, [aux logits])."""
         variables = {"params": params, **state.model_state}
         if frozen:  # inference mode: running averages, no dropout; model_state untouched
-            return model.apply(variables, x, train=False, **targets_kwarg(y)), state.model_state, []
-        outputs, written = model.apply(variables, x, train=True, rngs={"dropout": key},
-                                       mutable=[*state.model_state, AUX_COLLECTION], **targets_kwarg(y))
+            return apply(variables, x, None, train=False, **targets_kwarg(y)), state.model_state, []
+        outputs, written = apply(variables, x, key, train=True, mutable=[*state.model_state, AUX_COLLECTION],
+                                 **targets_kwarg(y))
         model_state = {k: v for k, v in written.items() if k != AUX_COLLECTION}
         return outputs, model_state, jax.tree.leaves(written.get(AUX_COLLECTION, {}))
 
@@ -158,9 +174,9 @@ def make_supervised_steps(model, tx: optax.GradientTransformation, loss: str, l2
         correct-token counts, not as [B, T, V] outputs."""
         del axis_name
         y = batch["y"]
-        outputs = model.apply(state.variables, prepare(batch["x"]), train=False, **targets_kwarg(y))
+        outputs = apply(state.variables, prepare(batch["x"]), None, train=False, **targets_kwarg(y))
         losses = loss_fn(outputs, y)
-        if losses.ndim == 1:
+        if losses.ndim == 1 or sharded_inputs:  # per example, or per graph / node / pair of each shard
             return {"outputs": outputs, "loss": losses}
         weights = loss_weights(losses, y, jnp.ones(losses.shape[:1], losses.dtype))
         per_example = lambda v: v.reshape(v.shape[0], -1).sum(-1)  # noqa: E731
