@@ -71,7 +71,7 @@ def test_corrupted_checkpoint_is_reported_and_earlier_one_untouched(tmp_path):
 
 
 def _cli(workdir, *extra):
-    return [sys.executable, "-m", "train", "mlp", "--data", "digits", "--epochs", "25", "--batch-size", "16",
+    return [sys.executable, "-m", "train", "mlp", "--data", "digits", "--epochs", "10", "--batch-size", "16",
             "--set", "hidden=64,", "--checkpoint-every", "7", "--keep-checkpoints", "2", "--no-progress",
             "--no-plots", "--workdir", str(workdir), *extra]
 
@@ -98,7 +98,7 @@ def test_kill_dash_9_then_resume_is_bitwise_equal(tmp_path):
         victim.kill()
         victim.wait(timeout=30)
     killed_at = max(Checkpointer(ckpt_dir).steps())
-    assert killed_at < 25 * (1293 // 16)
+    assert killed_at < 10 * (1293 // 16)
 
     resumed = subprocess.run(_cli(tmp_path / "run", "--resume"), cwd=ROOT, env=python_env(), capture_output=True,
                              text=True, timeout=300)
