@@ -168,6 +168,8 @@ def main(argv: list[str] | None = None) -> int:
                     f"{summary['test_perplexity']:.2f}, token accuracy {summary['test_accuracy']:.4f}")
     elif summary["test_accuracy"] is not None:
         headline = f"test accuracy {summary['test_accuracy']:.4f}"
+        if summary.get("test_roc_auc") is not None:  # binary tasks (link prediction, molecules): the ranking metric
+            headline += f", ROC-AUC {summary['test_roc_auc']:.4f}"
     else:
         headline = f"test MSE {summary['test_mse']:.4f}, R^2 {summary['test_r2']:.4f}"
     print(f"{summary['model']} on {summary['dataset']}: {headline} (test loss {summary['test_loss']:.4f}) after "
