@@ -155,19 +155,14 @@ def example_batch(model_card: ModelCard, batch_size: int, seed: int = 0):
 
 def random_graphs(count: int, features: int, seed: int = 0):
     """`count` random undirected graphs of 2-7 nodes with normal node features, padded into one GraphsTuple."""
-    import jraph
     import numpy as np
 
-    from zoo.graph.batching import pad_batch
+    from zoo.graph.batching import pad_batch, undirected_graph
 
     rng = np.random.default_rng(seed)
     graphs = []
     for _ in range(count):
         n = int(rng.integers(2, 8))
-        pairs = np.array([(u, v) for u in range(n) for v in range(u + 1, n) if rng.random() < 0.5] or [(0, 1)])
-        senders, receivers = np.concatenate([pairs[:, 0], pairs[:, 1]]), np.concatenate([pairs[:, 1], pairs[:, 0]])
-        graphs.append(jraph.GraphsTuple(nodes=rng.normal(size=(n, features)).astype(np.float32), edges=None,
-                                        senders=senders.astype(np.int32), receivers=receivers.astype(np.int32),
-                                        n_node=np.array([n], np.int32), n_edge=np.array([len(senders)], np.int32),
-                                        globals=None))
+        pairs = [(u, v) for u in range(n) for v in range(u + 1, n) if rng.random() < 0.5] or [(0, 1)]
+        graphs.append(undirected_graph(rng.normal(size=(n, features)), np.array(pairs)))
     return pad_batch(graphs, count + 1)

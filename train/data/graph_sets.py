@@ -18,19 +18,15 @@ from typing import Callable
 import jraph
 import numpy as np
 
-from train.data.graph_sources import GraphSource, LinkSource, NodeSource
+from train.data.graph_sources import GraphSource, LinkSource, NodeSource, sample_non_edges
 from train.data.sources import ArraySource, Dataset
+from zoo.graph.batching import undirected_graph
 
 
 def to_graphs_tuple(graph, features: np.ndarray) -> jraph.GraphsTuple:
     """A networkx graph -> a single jraph.GraphsTuple (numpy), each undirected edge in both directions."""
     index = {node: i for i, node in enumerate(graph.nodes())}
-    edges = np.array([(index[u], index[v]) for u, v in graph.edges() if u != v], np.int32).reshape(-1, 2)
-    senders = np.concatenate([edges[:, 0], edges[:, 1]])
-    receivers = np.concatenate([edges[:, 1], edges[:, 0]])
-    return jraph.GraphsTuple(nodes=features.astype(np.float32), edges=None, senders=senders, receivers=receivers,
-                             n_node=np.array([graph.number_of_nodes()], np.int32),
-                             n_edge=np.array([len(senders)], np.int32), globals=None)
+    return undirected_graph(features, [(index[u], index[v]) for u, v in graph.edges() if u != v])
 
 
 def karate() -> Dataset:
@@ -107,15 +103,6 @@ def graph_atlas(prop: str = DEFAULT_ATLAS_PROPERTY, degree_histogram: bool = Fal
                    description=description, graph_level="graph")
 
 
-def _sample_non_edges(num_nodes: int, known: set, count: int, rng: np.random.Generator) -> np.ndarray:
-    found: set = set()
-    while len(found) < count:
-        u, v = sorted(rng.choice(num_nodes, 2, replace=False).tolist())
-        if (u, v) not in known:
-            found.add((u, v))
-    return np.array(sorted(found), np.int32)
-
-
 def les_miserables_links(val_fraction: float = 0.1, test_fraction: float = 0.2) -> Dataset:
     import networkx as nx
 
@@ -129,7 +116,7 @@ def les_miserables_links(val_fraction: float = 0.1, test_fraction: float = 0.2) 
     test, val, train = (edges[order[:n_test]], edges[order[n_test:n_test + n_val]],
                         edges[order[n_test + n_val:]])
     all_edges = {tuple(e) for e in edges.tolist()}
-    held_out_negatives = _sample_non_edges(num_nodes, all_edges, n_test + n_val, rng)
+    held_out_negatives = sample_non_edges(num_nodes, all_edges, n_test + n_val, rng)
     message_graph = nx.Graph()
     message_graph.add_nodes_from(range(num_nodes))
     message_graph.add_edges_from(train.tolist())

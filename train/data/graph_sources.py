@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import jax
 import jraph
 import numpy as np
 
@@ -43,8 +44,8 @@ class GraphSource:
 
     def take(self, indices):
         """(one padded GraphsTuple of these graphs, their labels padded to its graph count)."""
-        graph = pad_batch([self.graphs[i] for i in indices], len(indices) + 1)
-        return graph, np.concatenate([self.labels[indices], [0]])
+        batch = self.collate(indices, 1, len(indices))
+        return jax.tree.map(lambda v: v[0], batch["x"]), batch["y"][0]
 
     def collate(self, indices, shards: int, capacity: int, rng=None) -> dict:
         del rng
@@ -67,9 +68,15 @@ class GraphSource:
         return {"x": stack_shards(padded), "y": np.stack(ys), "mask": np.stack(masks)}
 
 
-def _padded_graph(graph: jraph.GraphsTuple) -> jraph.GraphsTuple:
-    n_node, n_edge = budgets([graph])
-    return pad_batch([graph], 2, n_node, n_edge)
+def sample_non_edges(num_nodes: int, known, count: int, rng: np.random.Generator) -> np.ndarray:
+    """`count` distinct node pairs (u, v), u < v, uniformly among those not in `known` (pairs with u < v),
+    by rejection: fine while edges are a small share of all pairs, as in the graphs served here."""
+    found: dict[tuple[int, int], None] = {}  # insertion-ordered: the draw order is the result's order
+    while len(found) < count:
+        u, v = sorted(rng.choice(num_nodes, 2, replace=False).tolist())
+        if (u, v) not in known:
+            found[u, v] = None
+    return np.array(list(found), np.int32).reshape(-1, 2)
 
 
 @dataclasses.dataclass
@@ -79,7 +86,7 @@ class NodeSource:
     nodes: np.ndarray  # the examples: indices of this split's labelled nodes
 
     def __post_init__(self):
-        self.padded = _padded_graph(self.graph)
+        self.padded = pad_batch([self.graph], 2)
         self.padded_labels = np.zeros(self.padded.nodes.shape[0], self.labels.dtype)
         self.padded_labels[:len(self.labels)] = self.labels
 
@@ -113,7 +120,7 @@ class LinkSource:
     known_edges: frozenset = frozenset()  # (u, v) with u < v: never drawn as negatives
 
     def __post_init__(self):
-        self.padded = _padded_graph(self.graph)
+        self.padded = pad_batch([self.graph], 2)
 
     def __len__(self) -> int:
         return len(self.pairs)
@@ -125,22 +132,13 @@ class LinkSource:
     def take(self, indices):
         return GraphPairs(self.padded, self.pairs[indices].astype(np.int32)), self.labels[indices]
 
-    def sample_negatives(self, count: int, rng: np.random.Generator) -> np.ndarray:
-        """`count` uniform node pairs u != v that are not known edges (rejection sampling)."""
-        num_nodes = int(self.graph.n_node[0])
-        found: list[tuple[int, int]] = []
-        while len(found) < count:
-            u, v = rng.integers(0, num_nodes, size=2)
-            if u != v and (min(u, v), max(u, v)) not in self.known_edges:
-                found.append((int(u), int(v)))
-        return np.array(found, np.int32).reshape(-1, 2)
-
     def collate(self, indices, shards: int, capacity: int, rng=None) -> dict:
         indices = np.asarray(indices)
         pairs, labels = self.pairs[indices], self.labels[indices]
         if self.negatives_per_example:
             rng = rng if rng is not None else np.random.default_rng(0)
-            negatives = self.sample_negatives(len(indices) * self.negatives_per_example, rng)
+            negatives = sample_non_edges(int(self.graph.n_node[0]), self.known_edges,
+                                         len(indices) * self.negatives_per_example, rng)
             pairs = np.concatenate([pairs, negatives])
             labels = np.concatenate([labels, np.zeros(len(negatives), labels.dtype)])
         per_shard = _check_shards(capacity * (1 + self.negatives_per_example), shards)

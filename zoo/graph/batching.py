@@ -35,14 +35,25 @@ def pad_batch(graphs: Sequence[jraph.GraphsTuple], n_graph: int, n_node: int | N
     """jraph.batch_np(graphs) padded to `n_graph` graphs and the node/edge budgets (default: `budgets`).
 
     The real graphs come first, in order; graph i of the result is graphs[i] for i < len(graphs)."""
+    if not graphs:
+        raise ValueError("pad_batch needs at least one graph")
     if n_graph <= len(graphs):
         raise ValueError(f"n_graph={n_graph} leaves no room for jraph's padding graph after {len(graphs)} graphs; "
                          f"use at least {len(graphs) + 1}")
     default_nodes, default_edges = budgets(graphs)
-    batched = jraph.batch_np(list(graphs)) if graphs else None
-    if batched is None:
-        raise ValueError("pad_batch needs at least one graph")
-    return jraph.pad_with_graphs(batched, n_node or default_nodes, n_edge or default_edges, n_graph)
+    return jraph.pad_with_graphs(jraph.batch_np(list(graphs)), n_node or default_nodes, n_edge or default_edges,
+                                 n_graph)
+
+
+def undirected_graph(nodes: np.ndarray, edges: np.ndarray) -> jraph.GraphsTuple:
+    """One graph (numpy leaves) from node features [n, F] and undirected edges [e, 2], each edge listed once:
+    jraph's edges are directed, so every edge is given in both directions (senders first, then reversed)."""
+    edges = np.asarray(edges, np.int32).reshape(-1, 2)
+    senders = np.concatenate([edges[:, 0], edges[:, 1]])
+    receivers = np.concatenate([edges[:, 1], edges[:, 0]])
+    return jraph.GraphsTuple(nodes=np.asarray(nodes, np.float32), edges=None, senders=senders, receivers=receivers,
+                             n_node=np.array([len(nodes)], np.int32), n_edge=np.array([len(senders)], np.int32),
+                             globals=None)
 
 
 def stack_shards(shards: Sequence[jraph.GraphsTuple]) -> jraph.GraphsTuple:
