@@ -52,19 +52,16 @@ def _has_triangle(graph) -> bool:
     return any(nx.triangles(graph).values())
 
 
-def _atlas_properties() -> dict[str, Callable]:
+ATLAS_PROPERTIES = ("connected", "bipartite", "forest", "triangle", "eulerian")  # forest: no cycle
+
+
+def _atlas_property(prop: str) -> Callable:
+    """The test of `prop`: networkx's is_PROP, or the triangle test networkx lacks."""
     import networkx as nx
 
-    return {
-        "connected": nx.is_connected,
-        "bipartite": nx.is_bipartite,
-        "forest": nx.is_forest,  # no cycle
-        "triangle": _has_triangle,
-        "eulerian": nx.is_eulerian,
-    }
-
-
-ATLAS_PROPERTIES = ("connected", "bipartite", "forest", "triangle", "eulerian")
+    if prop not in ATLAS_PROPERTIES:
+        raise ValueError(f"unknown graph property {prop!r}; use one of {', '.join(ATLAS_PROPERTIES)}")
+    return _has_triangle if prop == "triangle" else getattr(nx, f"is_{prop}")
 
 
 DEFAULT_ATLAS_PROPERTY = "connected"
@@ -76,16 +73,14 @@ def graph_atlas(prop: str = DEFAULT_ATLAS_PROPERTY, degree_histogram: bool = Fal
     import networkx as nx
 
     test_fraction = 0.2
-    properties = _atlas_properties()
-    if prop not in properties:
-        raise ValueError(f"unknown graph property {prop!r}; use one of {', '.join(properties)}")
+    has_property = _atlas_property(prop)
     graphs, labels = [], []
     for graph in nx.graph_atlas_g():
         if graph.number_of_nodes() == 0:
             continue  # the null graph has no nodes to classify from, and most properties are undefined on it
         degrees = np.array([d for _, d in graph.degree()])
         graphs.append(to_graphs_tuple(graph, np.eye(MAX_ATLAS_DEGREE + 1)[degrees]))
-        labels.append(int(properties[prop](graph)))
+        labels.append(int(has_property(graph)))
     labels = np.array(labels, np.int32)
     order = np.random.default_rng(0).permutation(len(graphs))  # fixed test split, whatever the run's seed
     n_test = int(round(len(graphs) * test_fraction))

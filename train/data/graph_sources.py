@@ -51,13 +51,12 @@ class GraphSource:
         del rng
         per_shard = _check_shards(capacity, shards)
         chunks = [list(c) for c in np.array_split(np.asarray(indices), shards)]
-        sizes = [budgets([self.graphs[i] for i in c] or [self.graphs[0]]) for c in chunks]
+        # A shard of a short last batch can be empty: it holds one masked-out stand-in graph.
+        groups = [[self.graphs[i] for i in chunk] or [self.graphs[0]] for chunk in chunks]
+        sizes = [budgets(members) for members in groups]
         n_node, n_edge = max(s[0] for s in sizes), max(s[1] for s in sizes)
         padded, ys, masks = [], [], []
-        for chunk in chunks:
-            members = [self.graphs[i] for i in chunk]
-            if not members:  # a shard of a short last batch can be empty: one masked-out stand-in graph
-                members, chunk = [self.graphs[0]], []
+        for chunk, members in zip(chunks, groups):
             padded.append(pad_batch(members, per_shard + 1, n_node, n_edge))
             y = np.zeros(per_shard + 1, self.labels.dtype)
             y[:len(chunk)] = self.labels[chunk]

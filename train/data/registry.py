@@ -202,8 +202,6 @@ from train.data import graph_sets  # noqa: E402
 register_dataset("karate")(lambda request: graph_sets.karate())
 register_dataset("les_miserables_links")(lambda request: graph_sets.les_miserables_links())
 register_dataset("graph_atlas")(lambda request: graph_sets.graph_atlas())
-
-
 register_dataset("graph_atlas_degrees")(lambda request: graph_sets.graph_atlas(degree_histogram=True))
 
 

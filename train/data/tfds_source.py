@@ -8,8 +8,6 @@ built from the whole train split before any batch exists. A set whose only featu
 """
 from __future__ import annotations
 
-import importlib
-
 import numpy as np
 
 from train.data import text as text_sets
@@ -49,12 +47,13 @@ def load(name: str, data_dir: str | None, download: bool, *, text: TextOptions |
     vocabulary); the caller carves it for the others."""
     import tensorflow_datasets as tfds
 
+    from train.data import graph_tfds
+
     if name == "ogbg_molhiv":  # a graph set TFDS lacks: importing the module registers its builder
-        importlib.import_module("train.data.ogbg_molhiv")
+        import train.data.ogbg_molhiv  # noqa: F401
     builder = tfds.builder(name, data_dir=data_dir)
     features = builder.info.features
-    if {"edge_index", "num_nodes"} <= set(features.keys()):  # one OGB-format graph per record
-        from train.data import graph_tfds
+    if graph_tfds.is_ogb_graph(features):  # one OGB-format graph per record
         return graph_tfds.load_graphs(name, data_dir, download)
     if builder.info.supervised_keys is None and len(features) == 1 and _is_text(next(iter(features.values()))):
         return load_corpus(name, data_dir, download, text or TextOptions())

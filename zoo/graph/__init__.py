@@ -13,10 +13,10 @@ from zoo.graph.gcn import GCNLayer, dense_gcn_propagation, gcn_propagation  # no
 from zoo.graph.head import LEVELS, GraphPairs, PredictionHead  # noqa: E402
 from zoo.graph.mpnn import MPNN  # noqa: E402
 from zoo.graph.networks import GAT, GCN  # noqa: E402
-from zoo.graph.readout import READOUTS, AttentionReadout, node_graph_ids, pool  # noqa: E402
+from zoo.graph.readout import READOUTS, AttentionReadout, node_graph_ids, pool, read_out  # noqa: E402
 
 register_all()
 
 __all__ = ["GAT", "GCN", "LEVELS", "MPNN", "READOUTS", "AttentionReadout", "DeepSets", "GATLayer", "GCNLayer",
            "GraphPairs", "PredictionHead", "budgets", "dense_gcn_propagation", "gcn_propagation", "jraph",
-           "next_power_of_two", "node_graph_ids", "pad_batch", "pool", "stack_shards"]
+           "next_power_of_two", "node_graph_ids", "pad_batch", "pool", "read_out", "stack_shards"]

@@ -13,7 +13,7 @@ import flax.linen as nn
 import jax
 
 from zoo.graph.head import graph_and_pairs
-from zoo.graph.readout import AttentionReadout, pool
+from zoo.graph.readout import read_out
 
 
 class DeepSets(nn.Module):
@@ -33,10 +33,7 @@ class DeepSets(nn.Module):
         h = graph.nodes
         for i, width in enumerate(self.encoder):
             h = nn.relu(nn.Dense(width, name=f"phi_{i}")(h))
-        if self.readout == "attention":
-            h = AttentionReadout(name="readout")(h, graph.n_node)
-        else:
-            h = pool(h, graph.n_node, self.readout)
+        h = read_out(h, graph.n_node, self.readout)
         for i, width in enumerate(self.decoder):
             h = nn.Dropout(self.dropout, deterministic=not train)(h)
             h = nn.relu(nn.Dense(width, name=f"rho_{i}")(h))

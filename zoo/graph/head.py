@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import jraph
 
 from zoo.errors import InputShapeError
-from zoo.graph.readout import READOUTS, AttentionReadout, pool
+from zoo.graph.readout import read_out
 
 LEVELS = ("node", "graph", "link")
 
@@ -61,12 +61,7 @@ class PredictionHead(nn.Module):
     @nn.compact
     def __call__(self, nodes: jax.Array, graph: jraph.GraphsTuple, pairs: jax.Array | None) -> jax.Array:
         if self.level == "graph":
-            if self.readout == "attention":
-                nodes = AttentionReadout(name="readout")(nodes, graph.n_node)
-            elif self.readout in READOUTS:
-                nodes = pool(nodes, graph.n_node, self.readout)
-            else:
-                raise ValueError(f"unknown read-out {self.readout!r}; use one of {', '.join(READOUTS)}")
+            nodes = read_out(nodes, graph.n_node, self.readout)
         elif self.level == "link":
             nodes = nodes[pairs[:, 0]] * nodes[pairs[:, 1]]
         return nn.Dense(self.num_classes, name="head")(nodes).astype(jnp.float32)

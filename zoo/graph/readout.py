@@ -33,6 +33,14 @@ def pool(nodes: jax.Array, n_node: jax.Array, how: str) -> jax.Array:
     raise ValueError(f"unknown read-out {how!r}; use one of {', '.join(READOUTS)}")
 
 
+def read_out(nodes: jax.Array, n_node: jax.Array, how: str) -> jax.Array:
+    """Any of READOUTS: [N, F] -> [G, F]. Call it from a compact method: 'attention' adds its parameters
+    there, as a submodule named 'readout'."""
+    if how == "attention":
+        return AttentionReadout(name="readout")(nodes, n_node)
+    return pool(nodes, n_node, how)
+
+
 class AttentionReadout(nn.Module):
     """A score per node (Dense to 1), softmax over each graph's nodes, weighted sum of the nodes."""
 
