@@ -1,20 +1,25 @@
-"""Published-figure checks on real data, about 25 s each on 2 CPU cores; skipped where the data is absent."""
+"""Published-figure checks on real data; skipped where the data is absent.
+
+Each trains the card's whole recipe (20 epochs of 54,000 images for the MLPs, 2 to 6 minutes on 2 cores), so
+all are `slow` (run with `pytest -m slow`); the default run keeps the short real-data checks of
+test_training.py (digits) and the short Fashion-MNIST runs of the vision and sequence tests."""
 import pytest
 from conftest import quick
 from train import train_and_evaluate
 
 
+@pytest.mark.slow
 def test_mlp_on_mnist_reaches_098(shared_data, tmp_path):
     summary = train_and_evaluate(quick("mlp", dataset="mnist", data_dir=str(shared_data)), tmp_path).summary
     assert summary["test_accuracy"] >= 0.98  # Keras mnist_mlp: 0.984
 
 
+@pytest.mark.slow
 def test_mlp_on_fashion_mnist_beats_zalando_mlp(fashion_dir, tmp_path):
     summary = train_and_evaluate(quick("mlp", dataset="fashion_mnist"), tmp_path).summary
     assert summary["test_accuracy"] >= 0.89  # Zalando benchmark, MLP 256-128-100: 0.8833
 
 
-# The CNN recipes take 3-6 minutes each on 2 cores: marked slow, run with `pytest -m slow`.
 @pytest.mark.slow
 def test_lenet5_on_mnist_reaches_099(shared_data, tmp_path):
     summary = train_and_evaluate(quick("lenet5", dataset="mnist", data_dir=str(shared_data)), tmp_path).summary

@@ -70,10 +70,13 @@ def test_corrupted_checkpoint_is_reported_and_earlier_one_untouched(tmp_path):
     assert resumed.summary["epochs"] == 3
 
 
+KILL_RUN_EPOCHS = 4  # 320 steps, a checkpoint every 7: killed after step 100, with 200 steps to spare
+
+
 def _cli(workdir, *extra):
-    return [sys.executable, "-m", "train", "mlp", "--data", "digits", "--epochs", "10", "--batch-size", "16",
-            "--set", "hidden=64,", "--checkpoint-every", "7", "--keep-checkpoints", "2", "--no-progress",
-            "--no-plots", "--workdir", str(workdir), *extra]
+    return [sys.executable, "-m", "train", "mlp", "--data", "digits", "--epochs", str(KILL_RUN_EPOCHS),
+            "--batch-size", "16", "--set", "hidden=64,", "--checkpoint-every", "7", "--keep-checkpoints", "2",
+            "--no-progress", "--no-plots", "--workdir", str(workdir), *extra]
 
 
 def test_kill_dash_9_then_resume_is_bitwise_equal(tmp_path):
@@ -89,7 +92,7 @@ def test_kill_dash_9_then_resume_is_bitwise_equal(tmp_path):
         # Kill once a few checkpoints exist: mid-training, at an arbitrary point, possibly mid-save.
         while time.time() < deadline and victim.poll() is None:
             steps = [int(p.name) for p in ckpt_dir.glob("[0-9]*") if p.name.isdigit()]
-            if steps and max(steps) >= 150:
+            if steps and max(steps) >= 100:
                 break
             time.sleep(0.02)
         assert victim.poll() is None, "the run finished before it could be killed; make it longer"
@@ -98,7 +101,7 @@ def test_kill_dash_9_then_resume_is_bitwise_equal(tmp_path):
         victim.kill()
         victim.wait(timeout=30)
     killed_at = max(Checkpointer(ckpt_dir).steps())
-    assert killed_at < 10 * (1293 // 16)
+    assert killed_at < KILL_RUN_EPOCHS * (1293 // 16)
 
     resumed = subprocess.run(_cli(tmp_path / "run", "--resume"), cwd=ROOT, env=python_env(), capture_output=True,
                              text=True, timeout=300)

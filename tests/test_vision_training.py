@@ -14,6 +14,8 @@ import pytest
 
 import zoo
 from conftest import FASHION_DIR, SHARED_DATA, quick
+from helpers import compile_fast
+from rounding import tolerance
 from train import train_and_evaluate
 from train.state import create_train_state, init_variables
 from train.steps import make_supervised_steps
@@ -24,8 +26,6 @@ HEAD = ("fc",)
 RNG = np.random.default_rng(0)
 BATCH = {"x": RNG.random((8, 16, 16, 3), np.float32), "y": RNG.integers(0, 3, 8).astype(np.int32),
          "mask": np.ones(8, np.float32)}
-# Low XLA optimisation for GoogLeNet's step: the test needs values, not speed, and it compiles 2-3x faster.
-FAST_COMPILE = {"xla_backend_optimization_level": 0, "xla_llvm_disable_expensive_passes": True}
 
 
 def small_resnet():
@@ -85,11 +85,17 @@ def test_backbone_lr_scale_scales_the_backbone_update_only():
     back = {s: split_params(d, HEAD) for s, d in deltas.items()}  # (head, backbone) per scale
     jax.tree.map(lambda d: np.testing.assert_array_equal(d, 0.0), back[0.0][1])
     assert max(float(np.abs(d).max()) for d in jax.tree.leaves(back[1.0][1])) > 1e-4
-    jax.tree.map(lambda half, one: np.testing.assert_allclose(half, 0.5 * one, rtol=1e-4, atol=1e-7),
-                 back[0.5][1], back[1.0][1])
+
+    # The three steps need not share their gradient computation, so updates agree up to rounding: relative
+    # 1e-4 (about 800 roundings) for the gradient's sums through this small ResNet, plus what each delta
+    # (param - update) - param rounds at the parameter's own scale: two roundings each, four for the pair.
+    def same_update(a, b, param):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=tolerance(4, float(np.abs(param).max())))
+
+    jax.tree.map(lambda half, one, p: same_update(half, 0.5 * one, p), back[0.5][1], back[1.0][1],
+                 split_params(state.params, HEAD)[1])
     for scale in (0.0, 0.5):  # the head moves at the full rate whatever the scale
-        jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-8), back[scale][0],
-                     back[1.0][0])
+        jax.tree.map(same_update, back[scale][0], back[1.0][0], split_params(state.params, HEAD)[0])
 
 
 def test_backbone_lr_scale_zero_in_the_loop_keeps_the_backbone(tmp_path):
@@ -151,7 +157,7 @@ def test_googlenet_train_loss_includes_its_aux_heads():
     def losses(state, batch):  # metrics only: XLA drops the backward pass, so this compiles fast
         return {w: s.train(state, batch)[1] for w, s in steps.items()}
 
-    metrics = jax.jit(losses).lower(state, batch).compile(FAST_COMPILE)(state, batch)
+    metrics = compile_fast(losses, state, batch)(state, batch)  # values, not speed: GoogLeNet compiles 3x faster
     main_only, with_aux = ({k: float(v) for k, v in metrics[w].items()} for w in (0.0, 0.3))
     assert main_only["aux_loss"] == pytest.approx(with_aux["aux_loss"]) and with_aux["aux_loss"] > 0.5
     assert with_aux["loss"] == pytest.approx(main_only["loss"] + 0.3 * with_aux["aux_loss"], rel=1e-5)

@@ -1,7 +1,10 @@
 """Subprocess worker for the parallel tests: train a small model, dump final params (and model state) as .npz.
 
-usage: python -m tests.workers.train_and_dump OUT.npz MODE [NUM_DEVICES] [--model mlp|resnet18|tiny_aux_bn|char_gru|mpnn]
+usage: python -m tests.workers.train_and_dump OUT_DIR RUN [RUN ...] [--model mlp|resnet18|tiny_aux_bn|char_gru|mpnn]
                                              [--coordinator ADDR --num-processes N --process-id I]
+
+RUN is MODE (jit or pmap: every device) or MODE:NUM_DEVICES; each run trains from scratch in OUT_DIR/RUN/ and
+writes OUT_DIR/RUN.npz (':' written as '-'). Several runs share one process: JAX starts once.
 
 --model resnet18: a two-stage ResNet-18 (BatchNorm) on digits resized to 16x16 on the device;
 --model tiny_aux_bn: a conv + BatchNorm net with a sown auxiliary head (GoogLeNet's convention);
@@ -69,39 +72,52 @@ def register_tiny_aux_bn() -> None:
                        example_input_shape=(8, 8), reference={}, head=("fc", "aux_fc")))
 
 
+def run_name(run: str) -> str:
+    return run.replace(":", "-")
+
+
+def train_and_dump(run: str, out_dir: str, model: str) -> None:
+    import jax
+    from train import config_for, train_and_evaluate
+
+    mode, _, count = run.partition(":")
+    devices = None
+    if count:
+        devices = (jax.devices() if mode == "jit" else jax.local_devices())[: int(count)]
+    workdir = os.path.join(out_dir, run_name(run))
+    dataset = f"text:{write_corpus(workdir)}" if model == "char_gru" else "digits"
+    settings = {"dataset": dataset, "batch_size": 32, "optimizer": "momentum", "lr": 0.05, **RUNS[model]}
+    config = config_for(model, progress=False, plots=False, parallel=mode, **settings)
+    result = train_and_evaluate(config, workdir, devices=devices)
+    leaves = jax.tree_util.tree_flatten_with_path({"params": result.state.params, **result.state.model_state})[0]
+    if jax.process_index() == 0:
+        np.savez(workdir + ".npz", **{jax.tree_util.keystr(k): np.asarray(v) for k, v in leaves})
+    print(run, "devices", result.summary["devices"], "processes", result.summary["processes"],
+          "test_accuracy", result.summary["test_accuracy"], "history", result.summary["history"], file=sys.stderr)
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
-    p.add_argument("out")
-    p.add_argument("mode", choices=("jit", "pmap"))
-    p.add_argument("num_devices", type=int, nargs="?")
+    p.add_argument("out_dir")
+    p.add_argument("runs", nargs="+", metavar="RUN")
     p.add_argument("--coordinator")
     p.add_argument("--num-processes", type=int)
     p.add_argument("--process-id", type=int)
     p.add_argument("--init-timeout", type=int, default=120)
-    p.add_argument("--workdir", required=True)
     p.add_argument("--model", choices=tuple(RUNS), default="mlp")
     args = p.parse_args()
+    for run in args.runs:
+        if run.partition(":")[0] not in ("jit", "pmap"):
+            p.error(f"a run is jit, pmap, jit:N or pmap:N, got {run!r}")
 
-    import jax
-    from train import config_for, train_and_evaluate
     from train.parallel import initialize_distributed
 
     if args.coordinator:
         initialize_distributed(args.coordinator, args.num_processes, args.process_id, args.init_timeout)
-    devices = None
-    if args.num_devices:
-        devices = (jax.devices() if args.mode == "jit" else jax.local_devices())[: args.num_devices]
     if args.model == "tiny_aux_bn":
         register_tiny_aux_bn()
-    dataset = f"text:{write_corpus(args.workdir)}" if args.model == "char_gru" else "digits"
-    settings = {"dataset": dataset, "batch_size": 32, "optimizer": "momentum", "lr": 0.05, **RUNS[args.model]}
-    config = config_for(args.model, progress=False, plots=False, parallel=args.mode, **settings)
-    result = train_and_evaluate(config, args.workdir, devices=devices)
-    leaves = jax.tree_util.tree_flatten_with_path({"params": result.state.params, **result.state.model_state})[0]
-    if jax.process_index() == 0:
-        np.savez(args.out, **{jax.tree_util.keystr(k): np.asarray(v) for k, v in leaves})
-    print("devices", result.summary["devices"], "processes", result.summary["processes"],
-          "test_accuracy", result.summary["test_accuracy"], "history", result.summary["history"], file=sys.stderr)
+    for run in args.runs:
+        train_and_dump(run, args.out_dir, args.model)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ weights port by a generic rule (see `zoo.weights.convert`):
 """
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -119,7 +120,14 @@ def sow_embedding(module: nn.Module, embedding_bd: jax.Array) -> None:
 
 
 def extract_features(model: nn.Module, variables, x) -> jax.Array:
-    """Pooled embedding [B, D] of a vision classifier in eval mode (BatchNorm running averages)."""
+    """Pooled embedding [B, D] of a vision classifier in eval mode (BatchNorm running averages).
+
+    Compiled once per model and input shape (op by op, a 224-pixel EfficientNet takes seconds)."""
+    return _embedding(model, variables, x)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _embedding(model: nn.Module, variables, x) -> jax.Array:
     _, state = model.apply(variables, x, train=False, mutable=["intermediates"])
     try:
         return state["intermediates"]["embedding"][0]

@@ -6,6 +6,7 @@ per pixel by the maximum of |grad| over channels.
 """
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Sequence
 
@@ -22,10 +23,18 @@ def saliency_maps(model, variables, images, class_ids=None) -> tuple[np.ndarray,
     eval mode, so BatchNorm uses its running averages.
     """
     images = jnp.asarray(images, jnp.float32)
-    logits = model.apply(variables, images, train=False)
-    ids = jnp.argmax(logits, -1) if class_ids is None else jnp.asarray(class_ids, jnp.int32).reshape(-1)
-    if ids.shape[0] != images.shape[0]:
+    ids = None if class_ids is None else jnp.asarray(class_ids, jnp.int32).reshape(-1)
+    if ids is not None and ids.shape[0] != images.shape[0]:
         raise ValueError(f"got {ids.shape[0]} class ids for {images.shape[0]} images; give one per image")
+    maps, ids = _saliency(model, variables, images, ids)
+    return np.asarray(maps), np.asarray(ids)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _saliency(model, variables, images, ids):
+    """One compiled program per model and batch shape (op by op, a 224-pixel network takes many seconds)."""
+    if ids is None:
+        ids = jnp.argmax(model.apply(variables, images, train=False), -1)
 
     def class_score(x):
         # Each example's score depends on its own pixels only, so one gradient of the sum gives all B maps.
@@ -34,7 +43,7 @@ def saliency_maps(model, variables, images, class_ids=None) -> tuple[np.ndarray,
 
     grads = jax.grad(class_score)(images)
     grads = grads if grads.ndim == 4 else grads[..., None]
-    return np.asarray(jnp.abs(grads).max(axis=-1)), np.asarray(ids)
+    return jnp.abs(grads).max(axis=-1), ids
 
 
 def first_conv_kernel(variables, path: str | None = None) -> np.ndarray:
