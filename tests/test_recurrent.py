@@ -121,9 +121,9 @@ def test_hand_written_backward_equals_autodiff_of_the_loop(cell, monkeypatch):
                                                 save=False)
         return final, outputs
 
-    got = jax.grad(loss, argnums=(0, 1, 2))(variables["params"], x, initial)
+    got = jax.jit(jax.grad(loss, argnums=(0, 1, 2)))(variables["params"], x, initial)
     monkeypatch.setattr(recurrent, "masked_recurrence", autodiff_loop)
-    want = jax.grad(loss, argnums=(0, 1, 2))(variables["params"], x, initial)
+    want = jax.jit(jax.grad(loss, argnums=(0, 1, 2)))(variables["params"], x, initial)
     # Two programs for the same maths: a weight's gradient sums over B examples and T steps what flows back
     # through both layers, each step of which sums the products of the forward and backward passes.
     for g, w in zip(jax.tree.leaves(got), jax.tree.leaves(want)):
