@@ -1,8 +1,10 @@
 """Shared by the tests: subprocess runs, parameter comparisons, fast compiles."""
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -40,3 +42,24 @@ def compile_fast(fn, *args):
     import jax
 
     return jax.jit(fn).lower(*args).compile(FAST_COMPILE)
+
+
+def made_once(tmp_path_factory, name: str, make: Callable[[Path], None]) -> Path:
+    """A folder that `make(folder)` fills once per test run, however many xdist workers ask for it.
+
+    A module fixture runs once per worker that runs one of its tests, and the load scheduler spreads a module's
+    tests over the workers; so an expensive fixture (a training run) writes its result here, under a lock, for
+    the other workers to read (pytest-xdist's recipe for running a fixture once). Without xdist the folder
+    lives in this run's own temporary directory."""
+    from filelock import FileLock
+
+    shared = "PYTEST_XDIST_WORKER" in os.environ
+    root = tmp_path_factory.getbasetemp().parent if shared else tmp_path_factory.getbasetemp()
+    folder = root / f"made-once-{name}"
+    with FileLock(f"{folder}.lock"):
+        if not (folder / ".complete").exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir(parents=True)
+            make(folder)
+            (folder / ".complete").touch()
+    return folder

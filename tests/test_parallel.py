@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from helpers import ROOT, load_npz, max_abs_diff, python_env, run_module
+from helpers import ROOT, load_npz, made_once, max_abs_diff, python_env, run_module
 
 EIGHT_CPUS = {"XLA_FLAGS": "--xla_force_host_platform_device_count=8"}
 # Eight devices (or two processes) add each gradient up as eight (two) partial sums instead of one: the same
@@ -20,17 +20,28 @@ EIGHT_CPUS = {"XLA_FLAGS": "--xla_force_host_platform_device_count=8"}
 SAME_UP_TO_ROUNDING = 1e-5
 
 
-def worker(out_dir, *runs, model="mlp", timeout=300, **env) -> dict:
-    """Train `runs` (e.g. "jit:1", "pmap:8") one after another in one fresh process: {run: params}."""
+def train(out_dir, *runs, model="mlp", timeout=400, **env) -> None:
+    """Train `runs` (e.g. "jit:1", "resnet18/pmap:8") one after another in one fresh process."""
     proc = run_module(["tests.workers.train_and_dump", str(out_dir), *runs, "--model", model], timeout=timeout,
                       **env)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    return {run: load_npz(out_dir / f"{run.replace(':', '-')}.npz") for run in runs}
+
+
+def params_of(out_dir, *runs) -> dict:
+    """{run: its final params and model state}, as the worker wrote them."""
+    return {run: load_npz(out_dir / f"{run.replace('/', '-').replace(':', '-')}.npz") for run in runs}
+
+
+def worker(out_dir, *runs, **kwargs) -> dict:
+    train(out_dir, *runs, **kwargs)
+    return params_of(out_dir, *runs)
 
 
 @pytest.fixture(scope="module")
 def mlp_runs(tmp_path_factory):
-    return worker(tmp_path_factory.mktemp("mlp"), "jit:1", "jit:8", "pmap:8", **EIGHT_CPUS)
+    runs = ("jit:1", "jit:8", "pmap:8")
+    folder = made_once(tmp_path_factory, "mlp-runs", lambda out: train(out, *runs, **EIGHT_CPUS))
+    return params_of(folder, *runs)
 
 
 @pytest.mark.parametrize("mode", ["jit", "pmap"])
@@ -38,15 +49,28 @@ def test_eight_devices_match_one(mode, mlp_runs):
     assert max_abs_diff(mlp_runs[f"{mode}:8"], mlp_runs["jit:1"]) <= SAME_UP_TO_ROUNDING
 
 
-@pytest.mark.parametrize("model", ["resnet18", "tiny_aux_bn", "char_gru"])
-def test_batchnorm_aux_heads_and_token_losses_match_between_jit_and_pmap(model, tmp_path):
+JIT_PMAP_MODELS = ("resnet18", "tiny_aux_bn", "char_gru")
+
+
+@pytest.fixture(scope="module")
+def jit_and_pmap_runs(tmp_path_factory):
+    """Each model trained under jit and under pmap on 8 devices, all in one process (JAX starts once), once per
+    test run."""
+    names = [f"{model}/{mode}:8" for model in JIT_PMAP_MODELS for mode in ("jit", "pmap")]
+    runs = params_of(made_once(tmp_path_factory, "jit-and-pmap-runs", lambda out: train(out, *names, **EIGHT_CPUS)),
+                     *names)
+    return {model: {mode: runs[f"{model}/{mode}:8"] for mode in ("jit", "pmap")} for model in JIT_PMAP_MODELS}
+
+
+@pytest.mark.parametrize("model", JIT_PMAP_MODELS)
+def test_batchnorm_aux_heads_and_token_losses_match_between_jit_and_pmap(model, jit_and_pmap_runs):
     # Under pmap the trainer gives BatchNorm the pmap axis, so its batch statistics are the global
     # batch's, as under jit; the auxiliary loss is psummed like the main one, and per-token losses
     # are divided by the global count of real target tokens.
-    runs = worker(tmp_path, "jit:8", "pmap:8", model=model, **EIGHT_CPUS)
+    runs = jit_and_pmap_runs[model]
     if model == "resnet18":
-        assert any(k.startswith("['batch_stats']") for k in runs["jit:8"])
-    assert max_abs_diff(runs["jit:8"], runs["pmap:8"]) <= SAME_UP_TO_ROUNDING
+        assert any(k.startswith("['batch_stats']") for k in runs["jit"])
+    assert max_abs_diff(runs["jit"], runs["pmap"]) <= SAME_UP_TO_ROUNDING
 
 
 def test_graph_batches_on_eight_devices_match_one_under_jit_and_pmap(tmp_path):

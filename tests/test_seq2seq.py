@@ -10,6 +10,7 @@ import optax
 import pytest
 
 import zoo
+from helpers import made_once
 from rounding import assert_equal_up_to_rounding
 from train.data import transduction
 from zoo.errors import InputShapeError
@@ -203,8 +204,19 @@ def untrained():
 
 
 @pytest.fixture(scope="module")
-def trained(reverse):
-    return _train_tiny(reverse, steps=300)
+def trained(reverse, tmp_path_factory):
+    """The tiny model after 300 steps, trained once per test run and shared by the xdist workers."""
+
+    def train_and_save(folder):
+        _, variables, losses = _train_tiny(reverse, steps=300)
+        flat = {jax.tree_util.keystr(k): np.asarray(v) for k, v in jax.tree_util.tree_leaves_with_path(variables)}
+        np.savez(folder / "variables.npz", losses=np.asarray(losses), **flat)
+
+    with np.load(made_once(tmp_path_factory, "seq2seq-tiny-trained", train_and_save) / "variables.npz") as saved:
+        losses = saved["losses"].tolist()
+        template = _init(Seq2Seq(**TINY), jnp.ones((2, 12), jnp.int32), jnp.ones((2, 12), jnp.int32))
+        leaves = [jnp.asarray(saved[jax.tree_util.keystr(k)]) for k, _ in jax.tree_util.tree_leaves_with_path(template)]
+    return Seq2Seq(**TINY), jax.tree.unflatten(jax.tree.structure(template), leaves), losses
 
 
 def _token_accuracy(tokens, targets):

@@ -3,8 +3,9 @@
 usage: python -m tests.workers.train_and_dump OUT_DIR RUN [RUN ...] [--model mlp|resnet18|tiny_aux_bn|char_gru|mpnn]
                                              [--coordinator ADDR --num-processes N --process-id I]
 
-RUN is MODE (jit or pmap: every device) or MODE:NUM_DEVICES; each run trains from scratch in OUT_DIR/RUN/ and
-writes OUT_DIR/RUN.npz (':' written as '-'). Several runs share one process: JAX starts once.
+RUN is [MODEL/]MODE[:NUM_DEVICES]: MODE jit or pmap, on every device or the first NUM_DEVICES, MODEL that of
+--model unless given. Each run trains from scratch in OUT_DIR/NAME/ and writes OUT_DIR/NAME.npz, NAME being RUN
+with '/' and ':' written as '-'. Several runs share one process: JAX starts once.
 
 --model resnet18: a two-stage ResNet-18 (BatchNorm) on digits resized to 16x16 on the device;
 --model tiny_aux_bn: a conv + BatchNorm net with a sown auxiliary head (GoogLeNet's convention);
@@ -73,14 +74,21 @@ def register_tiny_aux_bn() -> None:
 
 
 def run_name(run: str) -> str:
-    return run.replace(":", "-")
+    return run.replace("/", "-").replace(":", "-")
 
 
-def train_and_dump(run: str, out_dir: str, model: str) -> None:
+def parse_run(run: str, default_model: str) -> tuple[str, str, str]:
+    """(model, mode, device count or '') of RUN."""
+    model, _, rest = run.rpartition("/")
+    mode, _, count = rest.partition(":")
+    return model or default_model, mode, count
+
+
+def train_and_dump(run: str, out_dir: str, default_model: str) -> None:
     import jax
     from train import config_for, train_and_evaluate
 
-    mode, _, count = run.partition(":")
+    model, mode, count = parse_run(run, default_model)
     devices = None
     if count:
         devices = (jax.devices() if mode == "jit" else jax.local_devices())[: int(count)]
@@ -107,14 +115,15 @@ def main() -> None:
     p.add_argument("--model", choices=tuple(RUNS), default="mlp")
     args = p.parse_args()
     for run in args.runs:
-        if run.partition(":")[0] not in ("jit", "pmap"):
-            p.error(f"a run is jit, pmap, jit:N or pmap:N, got {run!r}")
+        model, mode, _ = parse_run(run, args.model)
+        if mode not in ("jit", "pmap") or model not in RUNS:
+            p.error(f"a run is [MODEL/]jit|pmap[:N] with MODEL one of {', '.join(RUNS)}, got {run!r}")
 
     from train.parallel import initialize_distributed
 
     if args.coordinator:
         initialize_distributed(args.coordinator, args.num_processes, args.process_id, args.init_timeout)
-    if args.model == "tiny_aux_bn":
+    if any(parse_run(run, args.model)[0] == "tiny_aux_bn" for run in args.runs):
         register_tiny_aux_bn()
     for run in args.runs:
         train_and_dump(run, args.out_dir, args.model)
