@@ -85,11 +85,15 @@ def measure_step_seconds(config, samples: int = 6) -> float:
     import zoo
     from train.optim import make_optimizer
     from train.state import create_train_state
-    from train.steps import make_supervised_steps
+    from train.losses import softmax_cross_entropy
+    from train.steps import SupervisedStep
+    from train.steps.supervised import per_sequence_sums, token_weights
 
     model = zoo.create(config.model, **dict(config.model_overrides))
     tx = make_optimizer(config.optim, 1000)
-    step = jax.jit(make_supervised_steps(model, tx, "softmax_cross_entropy").train, donate_argnums=0)
+    body = SupervisedStep(model, tx, softmax_cross_entropy, weights=token_weights(model.pad_id),
+                          report=per_sequence_sums)
+    step = jax.jit(body.train, donate_argnums=0)
     x = np.random.default_rng(0).integers(4, model.vocab_size, (config.batch_size, config.seq_len), dtype=np.int32)
     batch = {"x": x, "y": x, "mask": np.ones(config.batch_size, np.float32)}
     state = create_train_state(model, tx, x[:1], 0)
@@ -146,7 +150,7 @@ def main(argv=None) -> dict:
     from report import machine, write_json
 
     from train import config_for, train_and_evaluate
-    from train.generate import load_language_model
+    from train.cli.generate import load_language_model
 
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="char_lm_shakespeare_"))
     overrides = {"hidden_size": args.hidden, "embed_dim": args.embed, "num_layers": args.layers}

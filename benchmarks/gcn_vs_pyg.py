@@ -15,8 +15,8 @@ softmax cross-entropy. Two workloads, each one fixed batch trained on repeatedly
 
 Zoo side, the library's own path: zoo.create("gcn", ...), the batch from the data source's `collate`
 (one shard, node and edge counts padded to powers of two, so the zoo computes on more nodes and edges
-than PyG; the padded sizes are recorded), `create_train_state`, and `make_supervised_steps(...,
-sharded_inputs=True).train` under `jax.jit` with the state donated. The batch is put on the device
+than PyG; the padded sizes are recorded), `create_train_state`, and `SupervisedStep(...,
+call=sharded_call).train` under `jax.jit` with the state donated. The batch is put on the device
 once, as the torch tensors are built once: the input pipeline is excluded on both sides.
 PyG side: GCNConv x2 (+ global_mean_pool) + Linear on a torch_geometric Batch / Data of the same
 graphs with edge_index = [senders; receivers], normalisation recomputed every step as in the zoo
@@ -120,7 +120,9 @@ def zoo_side(workload: dict, args) -> dict:
 
     import zoo
     from train.state import create_train_state
-    from train.steps import make_supervised_steps
+    from train.losses import softmax_cross_entropy
+    from train.steps import SupervisedStep
+    from train.steps.supervised import sharded_call
 
     model = zoo.create("gcn", num_classes=workload["num_classes"], hidden=HIDDEN, dropout=0.0,
                        level=workload["level"], readout="mean")
@@ -128,7 +130,7 @@ def zoo_side(workload: dict, args) -> dict:
     state = create_train_state(model, tx, workload["example_x"], seed=0)
     # Copies, not views: the step donates the state, so the initial buffers are reused after it runs.
     params = jax.tree.map(np.array, state.params)
-    step = jax.jit(make_supervised_steps(model, tx, "softmax_cross_entropy", sharded_inputs=True).train,
+    step = jax.jit(SupervisedStep(model, tx, softmax_cross_entropy, call=sharded_call).train,
                    donate_argnums=0)
     batch = jax.device_put(workload["zoo_batch"])
     losses = []

@@ -6,7 +6,7 @@ Model: Embedding(20000, 50) -> LSTM(hidden 128, batch-first) -> Linear(128, 2) o
 each sequence's last real token; Adam, softmax cross-entropy, batch 64 x 64 tokens with right
 padding (lengths drawn in [T/2, T]). Both sides train on the same pre-generated batch (input
 pipeline excluded) after warm-up steps, single-process, 2 threads (torch also at 1). The zoo side is the library's
-own step (`make_supervised_steps` under `jax.jit`) on `zoo.create("sentiment_lstm", mlp=())`.
+own step (`SupervisedStep` under `jax.jit`) on `zoo.create("sentiment_lstm", mlp=())`.
 PyTorch runs nn.LSTM on the padded batch and reads the output at length - 1 (padding after the
 last real token cannot change it), its cheapest correct form; the zoo model masks padded steps.
 """
@@ -48,14 +48,15 @@ def zoo_throughput(x, y, steps: int, warmup: int) -> tuple[float, float]:
 
     import zoo.sequence  # noqa: F401  (registers sentiment_lstm)
     from train.state import create_train_state
-    from train.steps import make_supervised_steps
+    from train.losses import softmax_cross_entropy
+    from train.steps import SupervisedStep
     from zoo.registry import create
 
     model = create("sentiment_lstm", vocab_size=VOCAB, num_classes=CLASSES, embed_dim=EMBED, hidden_size=HIDDEN,
                    mlp=(), dropout=0.0, embed_dropout=0.0)
     tx = optax.adam(1e-3)
     state = create_train_state(model, tx, x[:1], seed=0)
-    step = jax.jit(make_supervised_steps(model, tx, "softmax_cross_entropy").train, donate_argnums=0)
+    step = jax.jit(SupervisedStep(model, tx, softmax_cross_entropy).train, donate_argnums=0)
     batch = {"x": x, "y": y, "mask": np.ones(len(y), np.float32)}
 
     def run_steps(count):

@@ -94,7 +94,7 @@ def main(argv=None) -> None:
     parser.add_argument("--epochs", type=int, default=None, help="override the card recipe's epochs")
     parser.add_argument("--out", default=str(RESULTS))
     args = parser.parse_args(argv)
-    transduction.register()  # a no-op once train.data.registry registers the sets itself
+
     report = json.loads(Path(args.out).read_text()) if os.path.exists(args.out) else {}
     report.setdefault("runs", {})
     for name in args.runs:

@@ -7,7 +7,7 @@
 Both sides train on the same pre-generated batch (input pipeline excluded),
 with Adam and softmax cross-entropy, after warm-up steps (compilation, in
 JAX's case). The zoo side is the library's own compiled step
-(`make_supervised_steps` + `MeshParallel.compile_train`), not a hand-tuned copy.
+(`SupervisedStep` + `MeshParallel.compile_train`), not a hand-tuned copy.
 """
 from __future__ import annotations
 
@@ -29,13 +29,14 @@ def zoo_steps_per_sec(name: str, x: np.ndarray, y: np.ndarray, steps: int, warmu
     import zoo
     from train.parallel import MeshParallel
     from train.state import create_train_state
-    from train.steps import make_supervised_steps
+    from train.losses import softmax_cross_entropy
+    from train.steps import SupervisedStep
 
     model = zoo.create(name, num_classes=10)
     tx = optax.adam(1e-3)
     parallel = MeshParallel(jax.devices()[:1])
     state = parallel.put_state(create_train_state(model, tx, x[:1], seed=0))
-    step = parallel.compile_train(make_supervised_steps(model, tx, "softmax_cross_entropy").train)
+    step = parallel.compile_train(SupervisedStep(model, tx, softmax_cross_entropy).train)
     batch = parallel.put_batch({"x": x, "y": y, "mask": np.ones(len(y), np.float32)})
     for _ in range(warmup):
         state, metrics = step(state, batch)

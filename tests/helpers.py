@@ -1,8 +1,10 @@
 """Shared by the tests: subprocess runs, parameter comparisons, fast compiles."""
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -63,3 +65,33 @@ def made_once(tmp_path_factory, name: str, make: Callable[[Path], None]) -> Path
             make(folder)
             (folder / ".complete").touch()
     return folder
+
+
+def kill_once_checkpointed(cmd: list[str], checkpoints: Path, after_step: int, timeout: float = 240) -> None:
+    """Start `cmd` and kill -9 it as soon as it has saved a checkpoint at `after_step` or later: mid-training, at
+    an arbitrary point, possibly mid-save. Fails if it finishes first."""
+    victim = subprocess.Popen(cmd, cwd=ROOT, env=python_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + timeout
+    try:
+        while time.time() < deadline and victim.poll() is None:
+            steps = [int(p.name) for p in checkpoints.glob("[0-9]*") if p.name.isdigit()]
+            if steps and max(steps) >= after_step:
+                break
+            time.sleep(0.02)
+        assert victim.poll() is None, "the run finished before it could be killed; make it longer"
+        victim.send_signal(signal.SIGKILL)
+    finally:
+        victim.kill()
+        victim.wait(timeout=30)
+
+
+def saved_networks(workdir: Path) -> tuple[dict, dict]:
+    """(every network's saved state, the run record) of the workdir's latest checkpoint."""
+    from train.checkpoint import Checkpointer
+
+    checkpointer = Checkpointer(Path(workdir) / "checkpoints")
+    try:
+        state, record = checkpointer.restore_raw()
+    finally:
+        checkpointer.close()
+    return state["networks"], record

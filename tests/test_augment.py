@@ -6,9 +6,10 @@ import optax
 import pytest
 
 import zoo
-from train.augment import Augmentation, ImageInputs, augment, normalize, shape_images
+from train.augment import Augmentation, ImageInputs, augment, image_pipeline, normalize, shape_images
+from train.losses import get_loss
 from train.state import create_train_state
-from train.steps import make_supervised_steps
+from train.steps import SupervisedStep
 
 KEY = jax.random.key(0)
 
@@ -101,9 +102,10 @@ def test_eval_step_is_independent_of_augmentation():
     rng = np.random.default_rng(0)
     batch = {"x": rng.random((8, 28, 28), np.float32), "y": rng.integers(0, 10, 8).astype(np.int32),
              "mask": np.ones(8, np.float32)}
-    plain = make_supervised_steps(model, tx, "softmax_cross_entropy")
-    augmented = make_supervised_steps(model, tx, "softmax_cross_entropy",
-                                      augmentation=Augmentation(crop_padding=4, flip=True, color_jitter=0.3))
+    plain = SupervisedStep(model, tx, get_loss("softmax_cross_entropy"),
+                           inputs=image_pipeline(ImageInputs(), Augmentation()))
+    augmented = SupervisedStep(model, tx, get_loss("softmax_cross_entropy"), inputs=image_pipeline(
+        ImageInputs(), Augmentation(crop_padding=4, flip=True, color_jitter=0.3)))
     state = create_train_state(model, tx, batch["x"][:1], seed=0)
     a, b = jax.jit(plain.eval)(state, batch), jax.jit(augmented.eval)(state, batch)
     np.testing.assert_array_equal(a["outputs"], b["outputs"])

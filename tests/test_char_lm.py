@@ -193,7 +193,7 @@ def test_training_writes_what_generation_needs(trained_run):
 
 
 def test_generate_prints_the_prompt_and_n_characters_of_the_vocabulary(trained_run, capsys):
-    from train.generate import main
+    from train.cli.generate import main
     from zoo.text import TextCodec
 
     workdir, _ = trained_run
@@ -212,7 +212,7 @@ def test_generate_prints_the_prompt_and_n_characters_of_the_vocabulary(trained_r
 
 
 def test_generate_errors_name_the_problem(trained_run, capsys, tmp_path):
-    from train.generate import main
+    from train.cli.generate import main
 
     workdir, _ = trained_run
     assert main(["char_gru", "--workdir", str(workdir), "--prompt", "To be ~ or ¶", "--length", "5"]) == 2
@@ -240,7 +240,7 @@ def test_generate_errors_name_the_problem(trained_run, capsys, tmp_path):
 
 
 def test_generate_rejects_a_checkpoint_of_another_shape(trained_run, tmp_path, capsys):
-    from train.generate import main
+    from train.cli.generate import main
 
     workdir, _ = trained_run
     copy = tmp_path / "edited"
@@ -254,7 +254,7 @@ def test_generate_rejects_a_checkpoint_of_another_shape(trained_run, tmp_path, c
 
 def test_a_run_stopped_before_its_summary_can_still_be_sampled(trained_run, tmp_path, capsys):
     """config.json is written when training starts; summary.json only when it ends."""
-    from train.generate import main
+    from train.cli.generate import main
 
     workdir, _ = trained_run
     stopped = tmp_path / "stopped"

@@ -1,29 +1,20 @@
 """Orbax checkpoints: exact resume (also after kill -9), clear errors, nothing good overwritten."""
 import shutil
-import signal
 import subprocess
 import sys
-import time
 
 import jax
 import numpy as np
 import pytest
 
 from conftest import quick
-from helpers import ROOT, python_env
+from helpers import ROOT, kill_once_checkpointed, python_env, saved_networks
 from train import train_and_evaluate
 from train.checkpoint import Checkpointer, CheckpointError
 from train.cli import main as train_main
 from zoo.errors import ZooError
 
 SMALL = {"dataset": "digits", "batch_size": 32, "model_overrides": {"hidden": (32,)}}
-
-
-def final_params(workdir):
-    ckpt = Checkpointer(workdir / "checkpoints")
-    state, record = ckpt.restore_raw()
-    ckpt.close()
-    return state["params"], record
 
 
 def test_resume_continues_the_exact_trajectory(tmp_path):
@@ -84,29 +75,15 @@ def test_kill_dash_9_then_resume_is_bitwise_equal(tmp_path, capsys):
     # The unbroken reference runs in this process, through the same command line (no interpreter to start).
     assert train_main(_cli(tmp_path / "ref")[3:]) == 0
 
-    victim = subprocess.Popen(_cli(tmp_path / "run"), cwd=ROOT, env=python_env(),
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     ckpt_dir = tmp_path / "run" / "checkpoints"
-    deadline = time.time() + 240
-    try:
-        # Kill once a few checkpoints exist: mid-training, at an arbitrary point, possibly mid-save.
-        while time.time() < deadline and victim.poll() is None:
-            steps = [int(p.name) for p in ckpt_dir.glob("[0-9]*") if p.name.isdigit()]
-            if steps and max(steps) >= 100:
-                break
-            time.sleep(0.02)
-        assert victim.poll() is None, "the run finished before it could be killed; make it longer"
-        victim.send_signal(signal.SIGKILL)
-    finally:
-        victim.kill()
-        victim.wait(timeout=30)
+    kill_once_checkpointed(_cli(tmp_path / "run"), ckpt_dir, after_step=100)
     killed_at = max(Checkpointer(ckpt_dir).steps())
     assert killed_at < KILL_RUN_EPOCHS * (1293 // 16)
 
     resumed = subprocess.run(_cli(tmp_path / "run", "--resume"), cwd=ROOT, env=python_env(), capture_output=True,
                              text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
-    ref_params, ref_record = final_params(tmp_path / "ref")
-    run_params, run_record = final_params(tmp_path / "run")
-    jax.tree.map(np.testing.assert_array_equal, ref_params, run_params)
+    ref_networks, ref_record = saved_networks(tmp_path / "ref")
+    run_networks, run_record = saved_networks(tmp_path / "run")
+    jax.tree.map(np.testing.assert_array_equal, ref_networks, run_networks)  # params and optimizer states
     assert run_record["history"] == ref_record["history"]

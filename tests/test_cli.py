@@ -36,7 +36,7 @@ def test_train_run_writes_summary(tmp_path):
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert {"model", "dataset", "epochs", "steps", "test_loss", "test_accuracy"} <= summary.keys()
     assert summary["model"] == "mlp" and summary["dataset"] == "digits" and summary["epochs"] == 2
-    assert summary["config"]["optim"]["name"] == "adamw" and summary["config"]["seed"] == 3
+    assert summary["config"]["optim"]["name"] == "adamw" and summary["config"]["run"]["seed"] == 3
     assert summary["config"]["model_overrides"] == [["hidden", [128, 64]]]
 
 

@@ -9,7 +9,9 @@ import zoo
 from train.data import graph_sets, train_batches
 from train.data.graph_sources import GraphSource
 from train.state import create_train_state
-from train.steps import make_supervised_steps
+from train.losses import get_loss
+from train.steps import SupervisedStep
+from train.steps.supervised import sharded_call
 from zoo.graph import next_power_of_two, pad_batch
 
 
@@ -57,7 +59,7 @@ def test_an_epoch_of_varied_graphs_compiles_a_bounded_number_of_times(atlas):
     model = zoo.create("gcn", num_classes=2, hidden=(16,), level="graph")
     tx = optax.adam(1e-3)
     state = create_train_state(model, tx, source.take(np.arange(1))[0], seed=0)
-    step = jax.jit(make_supervised_steps(model, tx, "softmax_cross_entropy", sharded_inputs=True).train)
+    step = jax.jit(SupervisedStep(model, tx, get_loss("softmax_cross_entropy"), call=sharded_call).train)
     real_sizes, padded_sizes = set(), set()
     for batch in train_batches(source, 16, seed=0, epoch=0):
         real = batch["mask"][0] > 0

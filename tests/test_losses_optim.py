@@ -8,7 +8,7 @@ import zoo
 from train.losses import get_loss
 from train.optim import OptimConfig, make_optimizer, make_schedule
 from train.state import create_train_state
-from train.steps import make_supervised_steps
+from train.steps import SupervisedStep
 from zoo.errors import UnknownNameError
 from zoo.layers import predict_classes
 
@@ -17,7 +17,7 @@ def test_perceptron_sgd_step_is_the_perceptron_update_rule():
     """One SGD step (lr=1) on the perceptron loss: w += y*x, b += y on a mistake; nothing otherwise."""
     model = zoo.create("perceptron", num_classes=2)
     tx = optax.sgd(1.0)
-    steps = make_supervised_steps(model, tx, "perceptron")
+    steps = SupervisedStep(model, tx, get_loss("perceptron"))
     x = np.array([[1.0, -2.0, 0.5]], np.float32)
     state = create_train_state(model, tx, x, seed=0)
     w, b = np.asarray(state.params["linear"]["kernel"][:, 0]), float(state.params["linear"]["bias"][0])

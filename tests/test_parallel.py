@@ -10,6 +10,7 @@ import sys
 import pytest
 
 from helpers import ROOT, load_npz, made_once, max_abs_diff, python_env, run_module
+from rounding import assert_equal_up_to_rounding
 
 EIGHT_CPUS = {"XLA_FLAGS": "--xla_force_host_platform_device_count=8"}
 # Eight devices (or two processes) add each gradient up as eight (two) partial sums instead of one: the same
@@ -50,6 +51,7 @@ def test_eight_devices_match_one(mode, mlp_runs):
 
 
 JIT_PMAP_MODELS = ("resnet18", "tiny_aux_bn", "char_gru")
+RESNET_GRADIENT_TERMS = 128 * 16 * 16  # the worker's resnet18: global batch 128 of 16x16 images
 
 
 @pytest.fixture(scope="module")
@@ -69,8 +71,39 @@ def test_batchnorm_aux_heads_and_token_losses_match_between_jit_and_pmap(model, 
     # are divided by the global count of real target tokens.
     runs = jit_and_pmap_runs[model]
     if model == "resnet18":
-        assert any(k.startswith("['batch_stats']") for k in runs["jit"])
+        assert any("['batch_stats']" in k for k in runs["jit"])
+        # The optimizer's moments hold raw gradients, not rate-scaled updates: the stem's kernel gradient sums
+        # over every pixel of the global batch through BatchNorm's backward pass, and reaches 0.27; it is
+        # compared up to those roundings (measured 4.6e-5), the parameters and statistics as tightly as the rest.
+        moments = [k for k in runs["jit"] if ".opt_state" in k]
+        for key in moments:
+            assert_equal_up_to_rounding(runs["pmap"][key], runs["jit"][key], terms=RESNET_GRADIENT_TERMS)
+        runs = {mode: {k: v for k, v in run.items() if k not in moments} for mode, run in runs.items()}
     assert max_abs_diff(runs["jit"], runs["pmap"]) <= SAME_UP_TO_ROUNDING
+
+
+RANDOM_DRAWS = ("mlp_dropout", "cnn_small_augmented", "mixture_gan")
+
+
+@pytest.fixture(scope="module")
+def random_draw_runs(tmp_path_factory):
+    """Runs whose steps draw random numbers (dropout, crops and flips, a generator's noise) on 1 device under
+    jit, and on 8 under jit and under pmap."""
+    names = [f"{name}/{layout}" for name in RANDOM_DRAWS for layout in ("jit:1", "jit:8", "pmap:8")]
+    return params_of(made_once(tmp_path_factory, "random-draw-runs", lambda out: train(out, *names, **EIGHT_CPUS)),
+                     *names)
+
+
+@pytest.mark.parametrize("name", RANDOM_DRAWS)
+def test_random_draws_are_the_same_on_every_device_layout(name, random_draw_runs):
+    # pmap used to give each device its own key (test loss 0.4964 instead of 0.5061 for mlp on digits): now each
+    # device draws its rows of the global batch's draws, and two networks with their own optimizers (the GAN)
+    # train the same way too.
+    one = random_draw_runs[f"{name}/jit:1"]
+    assert max_abs_diff(random_draw_runs[f"{name}/jit:8"], one) <= SAME_UP_TO_ROUNDING
+    assert max_abs_diff(random_draw_runs[f"{name}/pmap:8"], one) <= SAME_UP_TO_ROUNDING
+    if name == "mixture_gan":
+        assert {k.split("]")[0] for k in one} == {"['discriminator'", "['generator'"}
 
 
 def test_graph_batches_on_eight_devices_match_one_under_jit_and_pmap(tmp_path):

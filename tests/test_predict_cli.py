@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from train.predict import main
+from train.cli.predict import main
 from zoo.vision.imagenet import imagenet_class_names
 
 CAT_CLASSES = {"tabby", "tiger cat", "Egyptian cat"}

@@ -55,6 +55,8 @@ def _expected_output_shape(card, x, kwargs) -> tuple[int, ...]:
         return (x.shape[0], 3)
     if card.task == "regression":
         return (x.shape[0], 2)
+    if card.task in ("word2vec", "glove"):  # a loss (or predicted log count) per pair or co-occurrence entry
+        return (x.shape[0],)
     vocab = card.defaults.get("tgt_vocab_size", card.defaults.get("vocab_size"))
     length = kwargs["targets"].shape[1] if "targets" in kwargs else x.shape[1]
     return (x.shape[0], length, vocab)  # one distribution per token
@@ -72,7 +74,8 @@ DEEPER_VARIANTS = {"resnet34", "resnet101", "resnet152", "vgg11_bn", "vgg13", "v
 def test_model_init_forward_backward(name):
     """The timm-style sweep: every registered model inits, runs under jit, differentiates, stays finite."""
     card = zoo.model_card(name)
-    head = {"classification": {"num_classes": 3}, "regression": {"num_outputs": 2}}.get(card.task, {})
+    head = {"classification": {"num_classes": 3}, "graph": {"num_classes": 3},
+            "regression": {"num_outputs": 2}}.get(card.task, {})
     model = zoo.create(name, **head)
     x, kwargs = zoo.registry.example_batch(card, 4)
     # Init and an eval-mode forward pass as one program, then the backward pass, both compiled at XLA's lowest

@@ -79,7 +79,7 @@ def test_all_sentiment_models_are_registered_for_fine_foods():
         assert (card.family, card.task, card.input_dtype, card.default_dataset) == (
             "sequence", "classification", "int32", "fine_foods")
         assert card.defaults["vocab_size"] > VOCAB and card.recipe["embeddings"] == "glove"
-        assert 0.658 < card.reference["value"] <= 1 and "sentiment_food_reviews" in card.reference["source"]
+        assert 0.658 < card.reference.value <= 1 and "sentiment_food_reviews" in card.reference.source
         x = tokens([5], 8)
         params = jax.eval_shape(zoo.create(name, vocab_size=VOCAB).init, jax.random.key(0), x)["params"]
         assert set(card.head) <= set(params), f"{name}: head {card.head} not in params {list(params)}"

@@ -85,7 +85,7 @@ def test_luong_dot_needs_equal_widths():
 @pytest.mark.parametrize("name", SEQ2SEQ_MODELS)
 def test_registered_models_take_sources_and_targets(name):
     card = model_card(name)
-    assert card.task == "seq2seq" and card.input_dtype == "int32" and zoo.create(name).teacher_forced
+    assert card.task == "seq2seq" and card.input_dtype == "int32" and card.reads_targets
     x, kwargs = example_batch(card, 2)
     model = zoo.create(name)
     # Shapes only (traced, not compiled): tests/test_registry.py runs every registered model for real.
@@ -340,7 +340,6 @@ def test_transduction_sets_are_deterministic_disjoint_and_correct(name):
 def test_registered_sets_load_by_name():
     from train.data import load_dataset
 
-    transduction.register()
     data = load_dataset("dates")
     assert data.task == "seq2seq" and set(data.splits) == {"train", "validation", "test"}
     assert len(data.split("validation")) == transduction.SIZES["validation"]  # shipped, not carved from train
@@ -367,7 +366,6 @@ def test_reverse_with_attention_reaches_exact_match(tmp_path):
     from conftest import quick
     from train.loop import train_and_evaluate
 
-    transduction.register()
     result = train_and_evaluate(quick("seq2seq_gru_attention", dataset="reverse"), tmp_path)
     x, y = transduction.load("reverse").split("test").take(np.arange(2000))
     variables = result.state.variables

@@ -8,7 +8,8 @@ import pytest
 
 from train.losses import softmax_cross_entropy
 from train.state import create_train_state
-from train.steps import make_supervised_steps
+from train.steps import SupervisedStep
+from train.steps.supervised import per_sequence_sums, plain_call, teacher_forced_call, token_weights
 
 VOCAB = 7
 
@@ -21,10 +22,14 @@ class TinyLM(nn.Module):
         return nn.Dense(VOCAB)(nn.Embed(VOCAB, 5)(x))
 
 
+def token_step(model, tx, teacher_forced: bool = False) -> SupervisedStep:
+    """The step the language-model and seq2seq tasks build: per-token weights (pad id 0), per-sequence sums."""
+    return SupervisedStep(model, tx, softmax_cross_entropy, call=teacher_forced_call if teacher_forced else plain_call,
+                          weights=token_weights(0), report=per_sequence_sums)
+
+
 class TinyTeacherForced(nn.Module):
     """Records that it was called with the targets, as seq2seq decoders are."""
-
-    teacher_forced = True
 
     @nn.compact
     def __call__(self, x, targets=None, *, train: bool = False):
@@ -40,7 +45,8 @@ def _batch():
 
 
 def _manual_token_mean(model, variables, batch):
-    logits = model.apply(variables, batch["x"], **({"targets": batch["y"]} if model.teacher_forced else {}))
+    targets = {"targets": batch["y"]} if isinstance(model, TinyTeacherForced) else {}
+    logits = model.apply(variables, batch["x"], **targets)
     losses = np.asarray(softmax_cross_entropy(logits, batch["y"]))
     real = (batch["y"] != 0) & (batch["mask"][:, None] > 0)
     return losses[real].mean(), int(real.sum())
@@ -48,11 +54,11 @@ def _manual_token_mean(model, variables, batch):
 
 @pytest.mark.parametrize("module", [TinyLM, TinyTeacherForced])
 def test_token_loss_is_the_mean_over_real_target_tokens(module):
-    module.teacher_forced = getattr(module, "teacher_forced", False)
     model, batch = module(), _batch()
     tx = optax.sgd(0.0)
-    steps = make_supervised_steps(model, tx, "softmax_cross_entropy")
-    state = create_train_state(model, tx, batch["x"], seed=0, example_y=batch["y"])
+    teacher_forced = module is TinyTeacherForced
+    steps = token_step(model, tx, teacher_forced)
+    state = create_train_state(model, tx, batch["x"], seed=0, **({"targets": batch["y"]} if teacher_forced else {}))
     expected, tokens = _manual_token_mean(model, state.variables, batch)
 
     # The step's program against model.apply and numpy: the same positive sums in another order. A mean of 9
@@ -71,7 +77,7 @@ def test_padded_targets_get_no_gradient():
     """Changing what sits under padded targets (or in padded rows) leaves the update unchanged."""
     model = TinyLM()
     tx = optax.sgd(0.1)
-    steps = make_supervised_steps(model, tx, "softmax_cross_entropy")
+    steps = token_step(model, tx)
     batch = _batch()
     state = create_train_state(model, tx, batch["x"], seed=0)
     new_a, _ = jax.jit(steps.train)(state, batch)

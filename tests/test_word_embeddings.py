@@ -6,8 +6,14 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from train import embeddings
-from train.embeddings_cli import main as embed_main
+from conftest import quick
+from train import train_and_evaluate
+from train.cli.embed import main as embed_main
+from train.cli.embed import word_vectors_of
+from train.data.corpus import EncodedCorpus
+from train.data.word_contexts import (ContextWindows, SkipGramPairs, Subsampling, keep_probabilities,
+                                       negative_table)
+from zoo.errors import ZooError
 from zoo.text import Vocab
 from zoo.text.analogies import evaluate_analogies, evaluate_word_pairs, gensim_test_file, top_rows
 from zoo.text.glove import GloVe, cooccurrence_matrix, glove_loss, glove_weight
@@ -286,33 +292,91 @@ def within_minus_across(vectors: WordVectors) -> float:
     return float(np.mean(within) - np.mean(across))
 
 
-def test_skipgram_training_puts_co_occurring_words_closer_and_is_seeded():
-    config = embeddings.Word2VecConfig(dim=16, window=3, negative=5, min_count=1, epochs=3, sample=0.0,
-                                       batch_size=512, seed=3)
-    corpus = topic_corpus()
-    vectors = embeddings.train_word2vec(corpus, config)
+def train_vectors(tmp_path, model: str, name: str = "run", **settings) -> tuple[WordVectors, dict]:
+    """Word vectors trained on the topic corpus through the training loop, and the run's summary."""
+    corpus = tmp_path / "topics.txt"
+    if not corpus.exists():
+        corpus.write_text("\n".join(" ".join(s) for s in topic_corpus()) + "\n")
+    settings = {"min_freq": 1, "subsample": 0.0, "window": 3, "model_overrides": {"embed_dim": 16}, **settings}
+    config = quick(model, dataset=f"corpus:{corpus}", **settings)
+    result = train_and_evaluate(config, tmp_path / name)
+    return word_vectors_of(result, tmp_path / name), result
+
+
+def test_skipgram_training_puts_co_occurring_words_closer_and_is_seeded(tmp_path):
+    vectors, result = train_vectors(tmp_path, "skipgram", epochs=3, batch_size=256, seed=3)
     assert len(vectors) == 20 and vectors.dim == 16
     assert within_minus_across(vectors) > 0.3
-    np.testing.assert_array_equal(embeddings.train_word2vec(corpus, config).matrix, vectors.matrix)
+    again, _ = train_vectors(tmp_path, "skipgram", "again", epochs=3, batch_size=256, seed=3)
+    np.testing.assert_array_equal(again.matrix, vectors.matrix)
+    assert result.summary["vocabulary"] == 20 and np.isfinite(result.summary["history"][-1]["train_loss"])
 
 
-def test_cbow_and_glove_training_put_co_occurring_words_closer():
-    corpus = topic_corpus()
-    cbow = embeddings.train_word2vec(corpus, embeddings.Word2VecConfig(
-        dim=16, window=3, min_count=1, epochs=3, sample=0.0, sg=False, batch_size=512))
+def test_cbow_and_glove_training_put_co_occurring_words_closer(tmp_path):
+    cbow, _ = train_vectors(tmp_path, "cbow", "cbow", epochs=3, batch_size=256)
     assert within_minus_across(cbow) > 0.3
-    glove = embeddings.train_glove(corpus, embeddings.GloVeConfig(dim=16, window=3, min_count=1, epochs=30,
-                                                                   x_max=10, batch_size=64))
+    glove, _ = train_vectors(tmp_path, "glove", "glove", epochs=30, batch_size=20, x_max=10.0)
     assert within_minus_across(glove) > 0.3
+
+
+def test_word2vec_resumes_exactly_after_an_interruption(tmp_path):
+    # Subsampling, windows and negatives are drawn from (seed, epoch, batch): a resumed run redraws them.
+    # A constant rate, so that stopping after epoch 1 and resuming to 3 is the 3-epoch run (the recipe's linear
+    # decay spans the run's planned steps, which --epochs changes).
+    settings = dict(batch_size=256, subsample=1e-2, schedule="constant")
+    full, _ = train_vectors(tmp_path, "skipgram", "full", epochs=3, **settings)
+    train_vectors(tmp_path, "skipgram", "split", epochs=1, **settings)
+    resumed, result = train_vectors(tmp_path, "skipgram", "split", epochs=3, resume=True, **settings)
+    np.testing.assert_array_equal(resumed.matrix, full.matrix)
+    assert [r["epoch"] for r in result.summary["history"]] == [1, 2, 3]
+
+
+def test_word2vec_refuses_a_stateful_optimizer(tmp_path):
+    with pytest.raises(ZooError, match="--optimizer sgd"):
+        train_vectors(tmp_path, "skipgram", epochs=1, batch_size=256, optimizer="adam")
+
+
+def _distinct_word_corpus(sentence_lengths):
+    """Every token its own word, so ids are corpus positions."""
+    n = sum(sentence_lengths)
+    return EncodedCorpus(tuple(map(str, range(n))), np.ones(n, np.int64), np.arange(n, dtype=np.int32),
+                         np.repeat(np.arange(len(sentence_lengths)), sentence_lengths).astype(np.int32))
+
+
+def test_skipgram_pairs_are_the_kept_words_within_each_drawn_width_and_sentence():
+    corpus = _distinct_word_corpus([7, 1, 12, 5])
+    keep = np.full(corpus.ids.size, 0.7)
+    pairs = SkipGramPairs(corpus, window=3, negatives=2, keep=keep, table=np.arange(corpus.ids.size))
+    centres, contexts = pairs.pairs(np.random.default_rng([4, 1, 0x77]))
+    drawn = Subsampling.draw(np.random.default_rng([4, 1, 0x77]), corpus.ids, keep, 3)
+    rank = {int(p): i for i, p in enumerate(drawn.kept)}
+    expected = {(int(a), int(b)) for a in drawn.kept for b in drawn.kept if a != b
+                and corpus.sentence_of[a] == corpus.sentence_of[b] and abs(rank[a] - rank[b]) <= drawn.reach[a]}
+    assert sorted(zip(centres.tolist(), contexts.tolist())) == sorted(expected)  # each pair once
+    batch = pairs.for_epoch(4, 1).collate(np.arange(len(pairs) + 3), 1, 0, np.random.default_rng(0))
+    assert batch["negatives"].shape == (len(pairs) + 3, 2) and batch["mask"][-3:].sum() == 0
+
+
+def test_cbow_windows_hold_the_same_contexts_as_the_pairs():
+    corpus = _distinct_word_corpus([9, 4, 10])
+    keep = np.full(corpus.ids.size, 0.8)
+    windows = ContextWindows(corpus, window=2, negatives=2, keep=keep, table=np.arange(corpus.ids.size))
+    epoch = windows.for_epoch(3, 0)
+    kept = epoch.drawn.kept
+    batch = epoch.collate(np.arange(kept.size), 1, 0, np.random.default_rng(0))
+    found = {(int(c), int(x)) for c, row in zip(batch["y"], batch["x"]) for x in row if x >= 0}
+    pairs = SkipGramPairs(corpus, window=2, negatives=2, keep=keep, table=windows.table)
+    centres, contexts = pairs.pairs(np.random.default_rng([3, 0, 0x77]))
+    assert found == set(zip(centres.tolist(), contexts.tolist()))
 
 
 def test_subsampling_and_negative_table_follow_word2vec():
     counts = np.array([1000, 100, 10])
-    keep = embeddings.keep_probabilities(counts, sample=0.01)  # threshold 11.1 counts
+    keep = keep_probabilities(counts, sample=0.01)  # threshold 11.1 counts
     threshold = 0.01 * 1110
     assert keep[0] == pytest.approx((math.sqrt(1000 / threshold) + 1) * threshold / 1000)
     assert keep[2] == 1.0
-    table = embeddings.negative_table(counts, size=100_000)
+    table = negative_table(counts, size=100_000)
     shares = np.bincount(table, minlength=3) / table.size
     np.testing.assert_allclose(shares, counts ** 0.75 / (counts ** 0.75).sum(), atol=1e-4)
 
@@ -323,8 +387,9 @@ def test_cli_trains_queries_and_evaluates(tmp_path, capsys):
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("\n".join(" ".join(s) for s in topic_corpus(300)) + "\n")
     out = tmp_path / "vectors.npz"
-    assert embed_main(["word2vec", str(corpus), "--dim", "8", "--epochs", "1", "--min-count", "1",
-                       "--batch-size", "256", "--quiet", "--out", str(out)]) == 0
+    assert embed_main(["word2vec", str(corpus), "--dim", "8", "--epochs", "1", "--min-freq", "1",
+                       "--batch-size", "256", "--quiet", "--out", str(out), "--workdir", str(tmp_path / "run")]) == 0
+    assert (tmp_path / "run" / "metrics.jsonl").is_file() and list((tmp_path / "run" / "checkpoints").iterdir())
     assert len(WordVectors.load(out)) == 20
     capsys.readouterr()
     assert embed_main(["neighbors", "cat", "--vectors", str(out), "-k", "3"]) == 0

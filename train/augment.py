@@ -20,6 +20,8 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 
+from zoo.errors import SettingError
+
 
 @dataclasses.dataclass(frozen=True)
 class ImageInputs:
@@ -56,7 +58,7 @@ def shape_images(x: jax.Array, inputs: ImageInputs) -> jax.Array:
         x = x[..., None]  # grey [B, H, W] -> [B, H, W, 1]
     if inputs.channels and x.shape[-1] != inputs.channels:
         if x.shape[-1] != 1:
-            raise ValueError(f"channels={inputs.channels} can only repeat single-channel (grey) images, "
+            raise SettingError(f"channels={inputs.channels} can only repeat single-channel (grey) images, "
                              f"got {x.shape[-1]} channels")
         x = jnp.repeat(x, inputs.channels, axis=-1)
     if inputs.image_size and x.shape[1:3] != (inputs.image_size, inputs.image_size):
@@ -72,7 +74,7 @@ def normalize(x: jax.Array, inputs: ImageInputs) -> jax.Array:
     mean = jnp.asarray(inputs.mean, x.dtype)
     std = jnp.asarray(inputs.std or (1.0,) * len(inputs.mean), x.dtype)
     if x.shape[-1] != mean.shape[0]:
-        raise ValueError(f"normalisation has {mean.shape[0]} channel means but the images have {x.shape[-1]} "
+        raise SettingError(f"normalisation has {mean.shape[0]} channel means but the images have {x.shape[-1]} "
                          "channels; set channels=3 (--channels 3) to repeat grey images into RGB")
     return (x - mean) / std
 
@@ -98,13 +100,14 @@ def _grey(x):
 def _color_jitter(key, x, strength: float):
     # Fixed order brightness -> contrast -> saturation (torchvision shuffles it), and no
     # clipping, so images in any value range keep their scale.
-    factors = jax.random.uniform(key, (3, x.shape[0], 1, 1, 1), x.dtype, 1.0 - strength, 1.0 + strength)
-    x = x * factors[0]
+    # Batch axis first, like every draw in a step, so pmap devices draw their rows of jit's (train.steps.rng).
+    factors = jax.random.uniform(key, (x.shape[0], 3, 1, 1, 1), x.dtype, 1.0 - strength, 1.0 + strength)
+    x = x * factors[:, 0]
     mean = _grey(x).mean(axis=(1, 2, 3), keepdims=True)  # per-image mean grey level
-    x = mean + (x - mean) * factors[1]
+    x = mean + (x - mean) * factors[:, 1]
     if x.shape[-1] > 1:
         grey = _grey(x)
-        x = grey + (x - grey) * factors[2]
+        x = grey + (x - grey) * factors[:, 2]
     return x
 
 
@@ -127,4 +130,39 @@ def augment(key: jax.Array, images: jax.Array, cfg) -> jax.Array:
 
 
 def augmentation_of(cfg) -> Augmentation:
+    """From an ImageConfig (or anything with the same fields)."""
     return Augmentation(crop_padding=cfg.crop_padding, flip=cfg.flip, color_jitter=cfg.color_jitter)
+
+
+def image_inputs(image, card, input_shape: tuple[int, ...], pretrained: bool) -> ImageInputs:
+    """The step's deterministic input transforms from an ImageConfig; pretrained weights get what they were
+    trained on (RGB, the card's normalisation)."""
+    channels = image.channels
+    grey = len(input_shape) == 2 or (len(input_shape) == 3 and input_shape[-1] == 1)
+    if pretrained and not channels and grey:
+        channels = 3  # pretrained stems expect RGB: repeat the grey channel
+    normalize = image.normalize
+    if normalize == "auto":
+        normalize = "card" if pretrained else "none"
+    if normalize == "card":
+        pre = card.preprocessing
+        mean, std = (tuple(pre["mean"]), tuple(pre["std"])) if "mean" in pre else ((), ())
+    elif normalize == "none":
+        mean, std = (), ()
+    elif isinstance(normalize, (tuple, list)) and len(normalize) == 2:
+        mean, std = (tuple(map(float, part)) for part in normalize)
+    else:
+        raise SettingError(f"normalize must be 'auto', 'card', 'none' or ((mean, ...), (std, ...)), got {normalize!r}")
+    return ImageInputs(image_size=image.image_size, channels=channels, mean=mean, std=std)
+
+
+def image_pipeline(inputs: ImageInputs, augmentation: Augmentation):
+    """(x, key or None) -> the model's input: shape and normalise always, augment when given a key (training)."""
+
+    def prepare(x, key=None):
+        x = shape_images(x, inputs)
+        if key is not None and augmentation.active:
+            x = augment(key, x, augmentation)
+        return normalize(x, inputs)
+
+    return prepare

@@ -94,6 +94,15 @@ class Checkpointer:
             raise self._unreadable(step, err) from err
         return jax.tree.map(np.asarray, out["state"]), out["record"]
 
+    def restore_params(self, network: str = "model", step: int | None = None) -> dict:
+        """One network's params (default: the single-network tasks' 'model'), read without a template."""
+        state, _ = self.restore_raw(step)
+        networks = state.get("networks", {})
+        if network not in networks:
+            raise CheckpointError(f"the checkpoint in {self.directory} holds networks {', '.join(networks) or 'none'}, "
+                                  f"not {network!r}")
+        return networks[network].get("params", {})
+
     def _unreadable(self, step: int, err: Exception) -> CheckpointError:
         others = [s for s in self.steps() if s != step]
         fallback = (f"The earlier checkpoint(s) at step {', '.join(map(str, others))} are untouched: move "

@@ -1,69 +1,85 @@
-"""Run configuration: frozen dataclasses that flow one way, CLI -> config -> loop."""
+"""Run configuration: nested frozen dataclasses that flow one way, CLI -> config -> task and loop.
+
+Every setting is defined once, here (or in `train.optim.OptimConfig`), with its default and its help text;
+the command-line flags are generated from these fields (`train.cli.flags`), and `config_for` takes any of them
+by its flat name (`config_for("mlp", lr=1e-3, flip=True)`), so a new setting is one edit.
+"""
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, Iterator
 
-from train.optim import OptimConfig
+from zoo.errors import UnknownFieldError
 from zoo.registry import model_card
 
 
-@dataclasses.dataclass(frozen=True)
-class TrainConfig:
-    model: str
-    dataset: str = ""  # "" -> the card's default_dataset
-    data_dir: str | None = None
-    model_overrides: tuple[tuple[str, Any], ...] = ()  # extra zoo.create() fields, e.g. (("hidden", (256,)),)
-    loss: str = ""  # "" -> the card's loss
-    l2: float = 0.0  # L2 penalty added to the loss (the SVM's regulariser)
-    epochs: int = 10
-    batch_size: int = 128
-    eval_batch_size: int = 0  # 0 -> a multiple of batch_size near 1024
-    optim: OptimConfig = OptimConfig()
-    seed: int = 0
-    validation_fraction: float = 0.1  # held out of train when the data set ships no validation split
-    limit_train: int = 0  # use only the first N training examples (quick runs); 0 = all
-    limit_test: int = 0  # evaluate on the first N test examples only (quick runs); 0 = all
-    patience: int = 0  # early stopping: epochs without validation-loss improvement; 0 = off
-    min_delta: float = 0.0
-    parallel: str = "jit"  # 'jit' (Mesh + NamedSharding) or 'pmap'
-    checkpoint_every: int = 0  # also save every N steps inside an epoch
-    # Save at the end of every N-th epoch (and of the last): raise it when epochs are a step or two long
-    # (full-graph node tasks), where saving would cost more than training.
-    checkpoint_epochs: int = 1
-    keep_checkpoints: int = 3
-    resume: bool = False
-    log_every: int = 50  # steps between host syncs (progress bar, NaN check)
-    progress: bool = True
-    plots: bool = True
-    # Image inputs, transformed on the device inside the step (see train.augment).
-    image_size: int = 0  # resize to S x S (bilinear), train and eval; 0 = unchanged
-    channels: int = 0  # 3 repeats grey images into RGB; 0 = unchanged (3 when pretrained weights meet grey data)
-    # Per-channel ((mean, ...), (std, ...)), or "auto" (the card's preprocessing mean/std when pretrained
-    # weights are loaded, since they expect normalised inputs; otherwise none), "card", or "none".
-    normalize: Any = "auto"
-    crop_padding: int = 0  # train only: random crop after zero-padding by this many pixels
-    flip: bool = False  # train only: random horizontal flip
-    color_jitter: float = 0.0  # train only: brightness/contrast/saturation factors in [1 - j, 1 + j]
-    # Transfer learning (see train.transfer).
-    pretrained: str = ""  # zoo.weights.load_pretrained source: a path or a named source such as "imagenet"
-    freeze_backbone: bool = False  # train only the card's head params; backbone in inference mode
-    backbone_lr_scale: float = 1.0  # full fine-tuning: backbone updates x this (head at the full rate)
-    # Text inputs (see train.data.text.TextOptions; 0 / "" = the data set's default).
-    text_column: str = ""  # csv: data sets: the column holding the text
-    label_column: str = ""  # csv: data sets: the column holding the label
-    tokenizer: str = ""  # 'word' or 'char'
-    vocab_size: int = 0  # most frequent tokens kept (specials included); the rest map to <unk>
-    min_freq: int = 0  # tokens seen fewer times in train map to <unk>
-    max_length: int = 0  # texts are truncated to this many tokens
-    seq_len: int = 0  # language models: tokens per training window
-    # Pretrained word vectors for the model's `embed` table: "glove" (GloVe 6B-50d) or a
-    # zoo.text.WordVectors .npz file; rows for words without a vector stay randomly initialised.
-    embeddings: str = ""
-    freeze_embeddings: bool = False  # keep the embedding table fixed (sets the model's freeze_embeddings)
+def setting(default: Any, help: str, **cli: Any) -> Any:
+    """A config field: its default, its help text, and argparse extras (flag, choices, metavar, type)."""
+    return dataclasses.field(default=default, metadata={"help": help, **cli})
 
-    def text_options(self):
-        """The data set's text settings, from the fields above that are set."""
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+    """data"""
+
+    dataset: str = setting("", "data set name (default: the card's), tfds:NAME, csv:PATH, text:PATH or corpus:PATH",
+                           flag="--data")
+    data_dir: str | None = setting(None, "directory holding the data set's files (default: $ZOO_DATA_DIR)", type=str)
+    validation_fraction: float = setting(0.1, "held out of train when the data set ships no validation split")
+    limit_train: int = setting(0, "train on the first N examples only (0: all)")
+    limit_test: int = setting(0, "evaluate on the first N test examples only (0: all)")
+    batch_size: int = setting(128, "examples per training step (the global batch, over all devices)")
+    eval_batch_size: int = setting(0, "examples per evaluation step (0: a multiple of the batch size near 1024)")
+
+
+@dataclasses.dataclass(frozen=True)
+class OptimConfig:
+    """optimisation (train.optim builds the Optax chain from it)"""
+
+    name: str = setting("adam", "sgd, momentum, nesterov, adam, adamw, rmsprop", flag="--optimizer")
+    lr: float = setting(1e-3, "peak learning rate")
+    momentum: float = setting(0.9, "momentum / nesterov / rmsprop momentum")
+    weight_decay: float = setting(0.0, "decoupled for adamw, added to the gradient (L2) otherwise")
+    schedule: str = setting("constant", "constant, step, cosine, linear")
+    warmup_steps: int = setting(0, "linear warm-up from 0, before any schedule")
+    decay_every: int = setting(0, "'step' schedule: steps between decays")
+    decay_factor: float = setting(0.1, "'step' schedule: the factor at each decay")
+    clip_norm: float = setting(0.0, "clip gradients to this global norm (0: off)")
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageConfig:
+    """images (transformed on the device inside the step; augmentation in training only)"""
+
+    image_size: int = setting(0, "resize images to SIZE x SIZE (bilinear), train and eval (0: unchanged)")
+    channels: int = setting(0, "3 repeats grey images into RGB (0: unchanged; 3 when pretrained weights meet grey "
+                               "data)")
+    # Per-channel ((mean, ...), (std, ...)) from the API, or one of the CLI's choices.
+    normalize: Any = setting("auto", "auto: the card's mean/std with --pretrained, else none",
+                             choices=("auto", "card", "none"))
+    crop_padding: int = setting(0, "random crop after zero-padding by this many pixels")
+    flip: bool = setting(False, "random horizontal flips")
+    color_jitter: float = setting(0.0, "brightness/contrast/saturation factors in [1-J, 1+J]")
+
+
+@dataclasses.dataclass(frozen=True)
+class TextConfig:
+    """text (data sets of token sequences; 0 and '' keep the data set's default)"""
+
+    text_column: str = setting("", "csv: data sets: column holding the text")
+    label_column: str = setting("", "csv: data sets: column holding the label")
+    tokenizer: str = setting("", "word or char", choices=("word", "char"))
+    vocab_size: int = setting(0, "keep the N most frequent tokens (the rest become <unk>, or are dropped from "
+                                 "word-embedding corpora)")
+    min_freq: int = setting(0, "tokens seen fewer times in train become <unk> (word embeddings: are dropped)")
+    max_length: int = setting(0, "truncate texts to N tokens")
+    seq_len: int = setting(0, "language models: tokens per training window")
+    embeddings: str = setting("", "initialise the embedding table from word vectors: glove-6b-50d (or glove) or a "
+                                  ".npz file from zoo-embed", metavar="VECTORS")
+    freeze_embeddings: bool = setting(False, "keep the embedding table fixed")
+
+    def options(self):
+        """The data set's text settings: train.data.text.TextOptions of the fields that are set."""
         from train.data.text import TextOptions
 
         given = {name: getattr(self, name) for name in
@@ -71,23 +87,115 @@ class TrainConfig:
         return TextOptions(**{k: v for k, v in given.items() if v})
 
 
-_OPTIM_KEYS = {f.name for f in dataclasses.fields(OptimConfig)} | {"optimizer"}
+@dataclasses.dataclass(frozen=True)
+class TransferConfig:
+    """transfer learning (see train.transfer)"""
+
+    pretrained: str = setting("", "start from pretrained weights (a file, or a named source from the card such as "
+                                  "imagenet); fresh head", metavar="SOURCE")
+    freeze_backbone: bool = setting(False, "train only the classifier head (the card's `head`)")
+    backbone_lr_scale: float = setting(1.0, "fine-tuning: backbone learning rate = lr x this")
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskConfig:
+    """the task's objective (each task reads the settings it uses)"""
+
+    loss: str = setting("", "override the card's loss: softmax_cross_entropy, sigmoid_cross_entropy, hinge, "
+                            "perceptron, mse")
+    l2: float = setting(0.0, "L2 penalty on weight matrices, added to the loss (the SVM's regulariser)")
+    aux_loss_weight: float | None = setting(None, "weight of auxiliary-head losses (default: the card's, e.g. "
+                                                  "GoogLeNet 0.3)", type=float)
+    # Word embeddings (train.tasks.word2vec, train.tasks.glove).
+    window: int = setting(5, "word embeddings: largest distance from a word to its context")
+    negatives: int = setting(5, "word2vec: negative samples per positive")
+    subsample: float = setting(1e-3, "word2vec: frequent-word subsampling threshold (0: keep every word)")
+    x_max: float = setting(100.0, "GloVe: count at which a co-occurrence gets full weight")
+    alpha: float = setting(0.75, "GloVe: exponent of the weighting function")
+
+
+@dataclasses.dataclass(frozen=True)
+class RunConfig:
+    """run"""
+
+    epochs: int = setting(10, "passes over the training data")
+    seed: int = setting(0, "random seed: same seed, same data order, same result")
+    patience: int = setting(0, "early stopping: epochs without validation-loss improvement (0: off)")
+    min_delta: float = setting(0.0, "early stopping: the least decrease that counts as an improvement")
+    parallel: str = setting("jit", "jit over a device Mesh, or pmap", choices=("jit", "pmap"))
+    resume: bool = setting(False, "continue the run in --workdir from its last checkpoint")
+    checkpoint_every: int = setting(0, "also checkpoint every N steps within an epoch")
+    # Raise it when epochs are a step or two long (full-graph node tasks), where saving would cost more than
+    # training.
+    checkpoint_epochs: int = setting(1, "save at the end of every N-th epoch (and of the last)")
+    keep_checkpoints: int = setting(3, "checkpoints kept in the workdir")
+    log_every: int = setting(50, "steps between host syncs (progress bar, NaN check)")
+    progress: bool = setting(True, "progress bars")
+    plots: bool = setting(True, "learning curves and confusion matrix as PNG")
+
+
+SECTIONS = {"data": DataConfig, "optim": OptimConfig, "image": ImageConfig, "text": TextConfig,
+            "transfer": TransferConfig, "task": TaskConfig, "run": RunConfig}
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    model: str
+    model_overrides: tuple[tuple[str, Any], ...] = ()  # extra zoo.create() fields, e.g. (("hidden", (256,)),)
+    data: DataConfig = DataConfig()
+    optim: OptimConfig = OptimConfig()
+    image: ImageConfig = ImageConfig()
+    text: TextConfig = TextConfig()
+    transfer: TransferConfig = TransferConfig()
+    task: TaskConfig = TaskConfig()
+    run: RunConfig = RunConfig()
+
+    def flat(self) -> dict[str, Any]:
+        """{flat name: value} of every setting (the names `config_for` and the CLI use)."""
+        return {name: getattr(getattr(self, section), field) for name, (section, field) in FLAT_NAMES.items()}
+
+
+def _flat_names() -> dict[str, tuple[str, str]]:
+    """flat name -> (section, field). OptimConfig.name is `optimizer`; every other name is the field's own."""
+    names = {}
+    for section, cls in SECTIONS.items():
+        for f in dataclasses.fields(cls):
+            flat = "optimizer" if (section, f.name) == ("optim", "name") else f.name
+            if flat in names:
+                raise AssertionError(f"setting {flat!r} is defined twice ({names[flat][0]} and {section})")
+            names[flat] = (section, f.name)
+    return names
+
+
+FLAT_NAMES = _flat_names()
+
+
+def section_fields() -> Iterator[tuple[str, type, dataclasses.Field, str]]:
+    """(section, its class, field, flat name) for every setting, in definition order: what the CLI is built from."""
+    for section, cls in SECTIONS.items():
+        for f in dataclasses.fields(cls):
+            yield section, cls, f, "optimizer" if (section, f.name) == ("optim", "name") else f.name
+
+
+def _hashable(name: str, value: Any) -> Any:
+    if name == "model_overrides" and isinstance(value, dict):
+        return tuple(sorted(value.items()))
+    if name == "normalize" and isinstance(value, (list, tuple)):  # ((mean, ...), (std, ...))
+        return tuple(tuple(float(v) for v in part) for part in value)
+    return value
 
 
 def config_for(model: str, **settings: Any) -> TrainConfig:
-    """The card's recipe for `model`, with `settings` (None = keep the recipe) on top.
-
-    Optimizer settings may be given flat (optimizer=, lr=, schedule=, ...).
-    """
+    """The card's recipe for `model`, with `settings` (None = keep the recipe) on top, by flat name."""
     merged = {**model_card(model).recipe, **{k: v for k, v in settings.items() if v is not None}}
-    optim = {("name" if k == "optimizer" else k): v for k, v in merged.items() if k in _OPTIM_KEYS}
-    rest = {k: v for k, v in merged.items() if k not in _OPTIM_KEYS}
-    known = {f.name for f in dataclasses.fields(TrainConfig)}
-    unknown = sorted(set(rest) - known)
+    unknown = sorted(set(merged) - set(FLAT_NAMES) - {"model_overrides"})
     if unknown:
-        raise TypeError(f"unknown training setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known | _OPTIM_KEYS))}")
-    if isinstance(rest.get("model_overrides"), dict):
-        rest["model_overrides"] = tuple(sorted(rest["model_overrides"].items()))
-    if isinstance(rest.get("normalize"), (list, tuple)):  # hashable, like the frozen dataclass it goes in
-        rest["normalize"] = tuple(tuple(float(v) for v in part) for part in rest["normalize"])
-    return TrainConfig(model=model, optim=OptimConfig(**optim), **rest)
+        raise UnknownFieldError(f"unknown training setting(s) {', '.join(unknown)}; known: "
+                                f"{', '.join(sorted(FLAT_NAMES))}")
+    sections: dict[str, dict[str, Any]] = {section: {} for section in SECTIONS}
+    for name, value in merged.items():
+        if name != "model_overrides":
+            section, field = FLAT_NAMES[name]
+            sections[section][field] = _hashable(name, value)
+    return TrainConfig(model=model, model_overrides=_hashable("model_overrides", merged.get("model_overrides", ())),
+                       **{section: SECTIONS[section](**values) for section, values in sections.items()})

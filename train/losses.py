@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from zoo.errors import UnknownNameError
+from zoo.errors import SettingError, UnknownNameError
 from zoo.registry import suggest
 
 
@@ -24,7 +24,7 @@ def _signed_targets(scores, labels):  # -> [..., K] in {-1, +1}
 
 def softmax_cross_entropy(logits, labels):
     if logits.shape[-1] < 2:
-        raise ValueError("softmax_cross_entropy needs at least 2 logits per example; "
+        raise SettingError("softmax_cross_entropy needs at least 2 logits per example; "
                          "use sigmoid_cross_entropy for a single binary score")
     return optax.softmax_cross_entropy_with_integer_labels(logits, labels)
 

@@ -1,29 +1,15 @@
 """Optax optimizer and learning-rate schedule built from an `OptimConfig`."""
 from __future__ import annotations
 
-import dataclasses
-
 import jax
 import optax
 
-from zoo.errors import UnknownNameError
+from train.config import OptimConfig
+from zoo.errors import SettingError, UnknownNameError
 from zoo.registry import suggest
 
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop")
 SCHEDULES = ("constant", "step", "cosine", "linear")
-
-
-@dataclasses.dataclass(frozen=True)
-class OptimConfig:
-    name: str = "adam"
-    lr: float = 1e-3
-    momentum: float = 0.9  # for momentum / nesterov / rmsprop
-    weight_decay: float = 0.0  # decoupled for adamw, added to the gradient (L2) otherwise
-    schedule: str = "constant"
-    warmup_steps: int = 0  # linear warm-up from 0, prepended to any schedule
-    decay_every: int = 0  # 'step' schedule: multiply by decay_factor every this many steps
-    decay_factor: float = 0.1
-    clip_norm: float = 0.0  # clip gradients by global norm; 0 disables
 
 
 def _check(kind: str, name: str, known: tuple[str, ...]) -> None:
@@ -42,7 +28,7 @@ def make_schedule(cfg: OptimConfig, total_steps: int) -> optax.Schedule:
         main = optax.linear_schedule(cfg.lr, 0.0, decay_steps)
     else:  # step decay
         if cfg.decay_every <= 0:
-            raise ValueError("the 'step' schedule needs decay_every > 0 (--decay-every STEPS)")
+            raise SettingError("the 'step' schedule needs decay_every > 0 (--decay-every STEPS)")
         main = optax.exponential_decay(cfg.lr, cfg.decay_every, cfg.decay_factor, staircase=True)
     if cfg.warmup_steps <= 0:
         return main

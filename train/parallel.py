@@ -7,6 +7,7 @@ same data in the same order.
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 from typing import Any, Callable
 
@@ -14,6 +15,8 @@ import jax
 import numpy as np
 from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+
+from zoo.errors import SettingError, UnknownNameError
 
 MODES = ("jit", "pmap")
 
@@ -31,7 +34,7 @@ def initialize_distributed(coordinator: str, num_processes: int, process_id: int
 def check_divisible(batch_size: int, num_devices: int, what: str = "batch size") -> None:
     if batch_size % num_devices:
         lower = batch_size - batch_size % num_devices
-        raise ValueError(
+        raise SettingError(
             f"{what} {batch_size} does not divide across {num_devices} devices; use a multiple of "
             f"{num_devices}, e.g. {lower or num_devices} or {lower + num_devices}"
         )
@@ -48,6 +51,10 @@ class MeshParallel:
         self.replicated = NamedSharding(self.mesh, P())
         self.sharded = NamedSharding(self.mesh, P("data"))
         self.num_devices = len(self.devices)
+
+    def model_overrides(self, model) -> dict[str, Any]:
+        """Fields a model needs changed to train under this strategy: none, the arrays being global."""
+        return {}
 
     def compile_train(self, body: Callable) -> Callable:
         return jax.jit(body, in_shardings=(self.replicated, self.sharded),
@@ -98,6 +105,12 @@ class PmapParallel:
         # pmap takes arrays whose leading axis is split one slice per device.
         self.leading_axis = NamedSharding(Mesh(np.array(self.devices), ("devices",)), P("devices"))
 
+    def model_overrides(self, model) -> dict[str, Any]:
+        """Each device holds a slice, so BatchNorm must average its batch statistics across devices to match
+        the global batch: models with a `bn_axis_name` field get this strategy's axis."""
+        fields = {f.name for f in dataclasses.fields(model)}
+        return {"bn_axis_name": self.axis_name} if "bn_axis_name" in fields else {}
+
     def _pmap(self, body: Callable, **kwargs) -> Callable:
         return jax.pmap(functools.partial(body, axis_name=self.axis_name), axis_name=self.axis_name,
                         devices=self.pmap_devices, **kwargs)
@@ -142,4 +155,4 @@ def make_parallel(mode: str, devices=None):
         return MeshParallel(devices)
     if mode == "pmap":
         return PmapParallel(devices)
-    raise ValueError(f"unknown parallel mode {mode!r}; choose one of {', '.join(MODES)}")
+    raise UnknownNameError(f"unknown parallel mode {mode!r}; choose one of {', '.join(MODES)}")

@@ -27,17 +27,9 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from train.steps.frozen import merge_params, split_params  # noqa: F401  (the head/backbone split)
 from zoo.errors import ZooError
 from zoo.weights.convert import WeightsMismatchError, torch_to_flax
-
-
-def split_params(params: dict[str, Any], head: tuple[str, ...]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Top-level partition: (head params, backbone params)."""
-    return ({k: v for k, v in params.items() if k in head}, {k: v for k, v in params.items() if k not in head})
-
-
-def merge_params(head_params: dict[str, Any], backbone_params: dict[str, Any]) -> dict[str, Any]:
-    return {**backbone_params, **head_params}
 
 
 def check_head(model_name: str, head: tuple[str, ...], params: dict[str, Any]) -> tuple[str, ...]:

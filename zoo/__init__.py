@@ -5,12 +5,12 @@
     ['mlp', 'mlp_small']
     >>> model = zoo.create("mlp", num_classes=10)
 """
-from zoo import graph, linear, sequence, vision  # noqa: F401  (importing a family registers its models)
+from zoo import graph, linear, sequence, text, vision  # noqa: F401  (importing a family registers its models)
 from zoo.errors import InputShapeError, UnknownNameError, ZooError
-from zoo.registry import ModelCard, card, create, list_models, model_card, register
+from zoo.registry import ModelCard, Reference, card, create, example_batch, list_models, model_card, register_model
 
 __all__ = [
-    "InputShapeError", "ModelCard", "UnknownNameError", "ZooError",
-    "card", "create", "list_models", "model_card", "register",
+    "InputShapeError", "ModelCard", "Reference", "UnknownNameError", "ZooError",
+    "card", "create", "example_batch", "list_models", "model_card", "register_model",
 ]
 __version__ = "0.1.0"

@@ -1,17 +1,43 @@
 """Name -> architecture registry, in the spirit of timm's `create_model`.
 
-Every architecture registers a `ModelCard`: how to build it, what it eats,
-which task and data set it is meant for, and the figure it should reach.
+Every architecture registers once, through `register_model`, with a `ModelCard`: how to build it, what it
+eats, which task and data set it is meant for, the figure it should reach (a `Reference` that names its data
+set), and its interface with training: which of its fields the task fills from the data set (`data_fields`),
+whether it reads the targets (teacher forcing), the weight of auxiliary-head losses, and how to make a random
+batch it accepts (`example`, the family's hook, used by tests and parameter counts).
 """
 from __future__ import annotations
 
 import dataclasses
 import difflib
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import flax.linen as nn
 
-from zoo.errors import UnknownNameError
+from zoo.errors import UnknownFieldError, UnknownNameError
+
+# What a data set can tell a model (train.data.Dataset.properties): a card's `data_fields` map model fields
+# to these names.
+DATA_PROPERTIES = ("num_classes", "num_targets", "input_features", "vocab_size", "pad_id", "graph_level")
+
+
+@dataclasses.dataclass(frozen=True)
+class Reference:
+    """The figure a model should reach: `metric` = `value` on `dataset`, according to `source`.
+
+    Fractions, not percentages (0.698, not 69.8). `dataset` is where the figure was measured, which need not
+    be the card's default data set (ImageNet top-1 for a model whose default training set is Fashion-MNIST)."""
+
+    metric: str
+    value: float
+    dataset: str
+    source: str
+
+    def __str__(self) -> str:
+        return f"{self.metric} {self.value} on {self.dataset}"
+
+
+Example = Callable[["ModelCard", int, int], tuple[Any, dict]]  # (card, batch size, seed) -> (x, apply kwargs)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -19,14 +45,15 @@ class ModelCard:
     name: str
     family: str
     builder: Callable[..., nn.Module]
-    # 'classification' | 'regression' | 'language_model' (outputs [B, T, V], targets [B, T])
-    # | 'seq2seq' (called as model(x, targets=y); outputs [B, T, V])
+    # The train.tasks task that trains it: 'classification', 'regression', 'language_model' (outputs [B, T, V],
+    # targets [B, T]), 'seq2seq', 'graph', 'word2vec', 'glove', ...
     task: str
-    loss: str  # default loss name, see train.losses
+    loss: str  # default loss name, see train.losses ('' for tasks with their own objective)
     default_dataset: str
     input_spec: str  # human-readable: dtype and shape the module expects
     example_input_shape: tuple[int, ...]  # one example, used by tests and param counts
-    reference: dict[str, Any]  # {'metric', 'value', 'dataset', 'source'}
+    reference: Reference
+    example: Example  # a random batch the model accepts: the family's hook (zoo.layers.examples, zoo.graph)
     description: str = ""
     defaults: dict[str, Any] = dataclasses.field(default_factory=dict)
     # Training defaults the reference figure was reached with; the CLI flags override them.
@@ -38,12 +65,19 @@ class ModelCard:
     head: tuple[str, ...] = ()
     # Named pretrained weights: {'imagenet': 'pip:PACKAGE/FILE' or a path}; see zoo.weights.
     pretrained: dict[str, str] = dataclasses.field(default_factory=dict)
-    # 'float32' (images, features), 'int32' (token ids in [0, defaults['vocab_size']), 0 = padding) or
+    # 'float32' (images, features), 'int32' (token ids in [0, defaults['vocab_size'])) or
     # 'graph' (a padded jraph.GraphsTuple whose nodes have example_input_shape features).
     input_dtype: str = "float32"
+    # The model's interface with training. `data_fields`: model field -> data-set property (DATA_PROPERTIES)
+    # the task sets it from, e.g. {'num_classes': 'num_classes', 'vocab_size': 'vocab_size'}.
+    data_fields: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    reads_targets: bool = False  # teacher forcing: the task calls model(x, targets=y, train=...)
+    aux_loss_weight: float = 0.0  # training adds weight * the losses of logits sown in 'aux_outputs'
 
     def to_dict(self) -> dict[str, Any]:
-        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "builder"}
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in ("builder", "example")}
+        out["reference"] = dataclasses.asdict(self.reference)
+        out["data_fields"] = dict(self.data_fields)
         out["module"] = f"{self.builder.__module__}.{self.builder.__qualname__}"
         return out
 
@@ -51,10 +85,33 @@ class ModelCard:
 _MODELS: dict[str, ModelCard] = {}
 
 
-def register(card: ModelCard) -> ModelCard:
-    if card.name in _MODELS:
-        raise ValueError(f"model {card.name!r} is registered twice")
-    _MODELS[card.name] = card
+def register_model(name: str, builder: Callable[..., nn.Module], *, family: str, task: str, loss: str,
+                   default_dataset: str, input_spec: str, example_input_shape: tuple[int, ...], reference: Reference,
+                   example: Example, description: str = "", defaults: Mapping[str, Any] | None = None,
+                   recipe: Mapping[str, Any] | None = None, preprocessing: Mapping[str, Any] | None = None,
+                   head: tuple[str, ...] = (), pretrained: Mapping[str, str] | None = None,
+                   input_dtype: str = "float32", data_fields: Mapping[str, str] | None = None,
+                   reads_targets: bool = False, aux_loss_weight: float = 0.0) -> ModelCard:
+    """Register an architecture under `name`: the one way a model enters the zoo. Returns its card."""
+    if name in _MODELS:
+        raise ValueError(f"model {name!r} is registered twice")
+    if not isinstance(reference, Reference):
+        raise TypeError(f"{name}: reference must be a zoo.registry.Reference(metric, value, dataset, source)")
+    fields = {f.name for f in dataclasses.fields(builder)}
+    unknown = sorted(set(data_fields or {}) - fields)
+    if unknown:
+        raise ValueError(f"{name}: data_fields names {', '.join(unknown)}, which {builder.__name__} does not have")
+    bad = sorted(set((data_fields or {}).values()) - set(DATA_PROPERTIES))
+    if bad:
+        raise ValueError(f"{name}: data_fields maps to {', '.join(bad)}; a data set provides {', '.join(DATA_PROPERTIES)}")
+    card = ModelCard(
+        name=name, family=family, builder=builder, task=task, loss=loss, default_dataset=default_dataset,
+        input_spec=input_spec, example_input_shape=tuple(example_input_shape), reference=reference, example=example,
+        description=description, defaults=dict(defaults or {}), recipe=dict(recipe or {}),
+        preprocessing=dict(preprocessing or {}), head=tuple(head), pretrained=dict(pretrained or {}),
+        input_dtype=input_dtype, data_fields=dict(data_fields or {}), reads_targets=reads_targets,
+        aux_loss_weight=float(aux_loss_weight))
+    _MODELS[name] = card
     return card
 
 
@@ -73,12 +130,13 @@ def _lookup(name: str) -> ModelCard:
         ) from None
 
 
-def list_models(family: str | None = None) -> list[str]:
-    """Sorted registered names, optionally only those of one family."""
+def list_models(family: str | None = None, *, task: str | None = None) -> list[str]:
+    """Sorted registered names, optionally only those of one family (or trained by one task)."""
     if family is not None and family not in {c.family for c in _MODELS.values()}:
         families = sorted({c.family for c in _MODELS.values()})
         raise UnknownNameError(f"unknown family {family!r}; known families: {', '.join(families)}")
-    return sorted(n for n, c in _MODELS.items() if family is None or c.family == family)
+    return sorted(n for n, c in _MODELS.items()
+                  if (family is None or c.family == family) and (task is None or c.task == task))
 
 
 def create(name: str, **overrides: Any) -> nn.Module:
@@ -87,7 +145,7 @@ def create(name: str, **overrides: Any) -> nn.Module:
     fields = {f.name for f in dataclasses.fields(card.builder)} - {"parent", "name"}
     unknown = sorted(set(overrides) - fields)
     if unknown:
-        raise TypeError(
+        raise UnknownFieldError(
             f"{name} has no field(s) {', '.join(unknown)}; its fields are: {', '.join(sorted(fields))}"
         )
     return card.builder(**{**card.defaults, **overrides})
@@ -129,40 +187,8 @@ def count_params(module: nn.Module, example_input_shape: tuple[int, ...]) -> int
     return int(sum(x.size for x in jax.tree.leaves(shapes.get("params", {}))))
 
 
-TOKEN_TASKS = ("language_model", "seq2seq")  # outputs [B, T, V]: one prediction per target token
-
-
-def example_batch(model_card: ModelCard, batch_size: int, seed: int = 0):
-    """(x, apply_kwargs) for one random batch the model accepts: normal floats, token ids >= 1 (no padding),
-    or `batch_size` random graphs padded into one GraphsTuple (plus jraph's padding graph).
-
-    Seq2seq models also get `targets` (teacher forcing)."""
-    import jax
-
-    if model_card.input_dtype == "graph":
-        return random_graphs(batch_size, model_card.example_input_shape[0], seed), {}
-    key_x, key_y = jax.random.split(jax.random.key(seed))
-    shape = (batch_size, *model_card.example_input_shape)
-    if model_card.input_dtype != "int32":
-        return jax.random.normal(key_x, shape), {}
-    vocab = model_card.defaults.get("vocab_size") or model_card.defaults["src_vocab_size"]
-    x = jax.random.randint(key_x, shape, 1, vocab)
-    if model_card.task != "seq2seq":
-        return x, {}
-    target_vocab = model_card.defaults.get("tgt_vocab_size", vocab)
-    return x, {"targets": jax.random.randint(key_y, shape, 1, target_vocab)}
-
-
-def random_graphs(count: int, features: int, seed: int = 0):
-    """`count` random undirected graphs of 2-7 nodes with normal node features, padded into one GraphsTuple."""
-    import numpy as np
-
-    from zoo.graph.batching import pad_batch, undirected_graph
-
-    rng = np.random.default_rng(seed)
-    graphs = []
-    for _ in range(count):
-        n = int(rng.integers(2, 8))
-        pairs = [(u, v) for u in range(n) for v in range(u + 1, n) if rng.random() < 0.5] or [(0, 1)]
-        graphs.append(undirected_graph(rng.normal(size=(n, features)), np.array(pairs)))
-    return pad_batch(graphs, count + 1)
+def example_batch(model_card: ModelCard | str, batch_size: int, seed: int = 0):
+    """(x, apply_kwargs): one random batch the model accepts at its default settings, from its family's hook."""
+    if isinstance(model_card, str):
+        model_card = _lookup(model_card)
+    return model_card.example(model_card, batch_size, seed)

@@ -21,16 +21,24 @@ import sys
 
 import numpy as np
 
-RUNS = {  # model -> training settings; no dropout, so jit and pmap draw nothing differently
-    "mlp": dict(model_overrides={"hidden": (64, 32), "dropout": 0.0}, epochs=2, limit_train=512),
-    "resnet18": dict(model_overrides={"stage_sizes": (1, 1)}, image_size=16, epochs=1, limit_train=128, lr=0.01,
-                     eval_batch_size=256),
-    "tiny_aux_bn": dict(epochs=1, limit_train=512, eval_batch_size=256),
-    "char_gru": dict(model_overrides={"hidden_size": 32, "embed_dim": 16}, epochs=1, seq_len=16,
-                     eval_batch_size=64, lr=0.5),
+RUNS = {  # name -> (model, training settings)
+    "mlp": ("mlp", dict(model_overrides={"hidden": (64, 32), "dropout": 0.0}, epochs=2, limit_train=512)),
+    # Random draws: the same dropout masks and crops for the global batch under every layout (train.steps.rng).
+    "mlp_dropout": ("mlp", dict(model_overrides={"hidden": (64, 32), "dropout": 0.2}, epochs=2, batch_size=64,
+                                optimizer="adam", lr=1e-3, seed=1)),
+    "cnn_small_augmented": ("cnn_small", dict(crop_padding=2, flip=True, epochs=1, limit_train=512, batch_size=64,
+                                              optimizer="adam", lr=1e-3, seed=1)),
+    # Two networks, two optimizers, noise drawn in the step (tests/toy_gan.py).
+    "mixture_gan": ("mixture_gan", dict(dataset="gaussian_ring", epochs=2, batch_size=64, optimizer="adam",
+                                        lr=1e-3, limit_train=1024)),
+    "resnet18": ("resnet18", dict(model_overrides={"stage_sizes": (1, 1)}, image_size=16, epochs=1, limit_train=128,
+                                  lr=0.01, eval_batch_size=256)),
+    "tiny_aux_bn": ("tiny_aux_bn", dict(epochs=1, limit_train=512, eval_batch_size=256)),
+    "char_gru": ("char_gru", dict(model_overrides={"hidden_size": 32, "embed_dim": 16}, epochs=1, seq_len=16,
+                                  eval_batch_size=64, lr=0.5)),
     # Graph batches travel as one shard of whole graphs per device (train.steps.shards).
-    "mpnn": dict(dataset="graph_atlas_connected", model_overrides={"hidden": 16, "steps": 2}, epochs=1,
-                 limit_train=64, eval_batch_size=64),
+    "mpnn": ("mpnn", dict(dataset="graph_atlas_connected", model_overrides={"hidden": 16, "steps": 2}, epochs=1,
+                          limit_train=64, eval_batch_size=64)),
 }
 
 
@@ -51,12 +59,12 @@ def register_tiny_aux_bn() -> None:
     """A small BatchNorm net that sows auxiliary logits in train mode, as GoogLeNet does."""
     import flax.linen as nn
 
-    from zoo.registry import ModelCard, register
+    from zoo.layers.examples import float_inputs
+    from zoo.registry import Reference, register_model
     from zoo.vision.common import as_images, batch_norm
 
     class TinyAuxBN(nn.Module):
         num_classes: int = 10
-        aux_loss_weight: float = 0.3
         bn_axis_name: str | None = None
 
         @nn.compact
@@ -68,9 +76,10 @@ def register_tiny_aux_bn() -> None:
                 self.sow("aux_outputs", "logits", aux)
             return nn.Dense(self.num_classes, name="fc")(x.mean(axis=(1, 2)))
 
-    register(ModelCard(name="tiny_aux_bn", family="test", builder=TinyAuxBN, task="classification",
-                       loss="softmax_cross_entropy", default_dataset="digits", input_spec="images",
-                       example_input_shape=(8, 8), reference={}, head=("fc", "aux_fc")))
+    register_model("tiny_aux_bn", TinyAuxBN, family="test", task="classification", loss="softmax_cross_entropy",
+                   default_dataset="digits", input_spec="images", example_input_shape=(8, 8), example=float_inputs,
+                   reference=Reference("test_accuracy", 0.0, "digits", "none: a test model"), head=("fc", "aux_fc"),
+                   data_fields={"num_classes": "num_classes"}, aux_loss_weight=0.3)
 
 
 def run_name(run: str) -> str:
@@ -84,20 +93,21 @@ def parse_run(run: str, default_model: str) -> tuple[str, str, str]:
     return model or default_model, mode, count
 
 
-def train_and_dump(run: str, out_dir: str, default_model: str) -> None:
+def train_and_dump(run: str, out_dir: str, default_name: str) -> None:
     import jax
     from train import config_for, train_and_evaluate
 
-    model, mode, count = parse_run(run, default_model)
+    name, mode, count = parse_run(run, default_name)
+    model, run_settings = RUNS[name]
     devices = None
     if count:
         devices = (jax.devices() if mode == "jit" else jax.local_devices())[: int(count)]
     workdir = os.path.join(out_dir, run_name(run))
     dataset = f"text:{write_corpus(workdir)}" if model == "char_gru" else "digits"
-    settings = {"dataset": dataset, "batch_size": 32, "optimizer": "momentum", "lr": 0.05, **RUNS[model]}
+    settings = {"dataset": dataset, "batch_size": 32, "optimizer": "momentum", "lr": 0.05, **run_settings}
     config = config_for(model, progress=False, plots=False, parallel=mode, **settings)
     result = train_and_evaluate(config, workdir, devices=devices)
-    leaves = jax.tree_util.tree_flatten_with_path({"params": result.state.params, **result.state.model_state})[0]
+    leaves = jax.tree_util.tree_flatten_with_path(result.state.networks)[0]  # every network's params and state
     if jax.process_index() == 0:
         np.savez(workdir + ".npz", **{jax.tree_util.keystr(k): np.asarray(v) for k, v in leaves})
     print(run, "devices", result.summary["devices"], "processes", result.summary["processes"],
@@ -125,6 +135,8 @@ def main() -> None:
         initialize_distributed(args.coordinator, args.num_processes, args.process_id, args.init_timeout)
     if any(parse_run(run, args.model)[0] == "tiny_aux_bn" for run in args.runs):
         register_tiny_aux_bn()
+    if any(parse_run(run, args.model)[0] == "mixture_gan" for run in args.runs):
+        import tests.toy_gan  # noqa: F401  (registers the model, its data set and its task)
     for run in args.runs:
         train_and_dump(run, args.out_dir, args.model)
 

@@ -11,10 +11,12 @@ from typing import Iterator
 
 import numpy as np
 
+from zoo.errors import SettingError
+
 
 def steps_per_epoch(num_examples: int, batch_size: int) -> int:
     if batch_size > num_examples:
-        raise ValueError(f"batch size {batch_size} is larger than the {num_examples} training examples; "
+        raise SettingError(f"batch size {batch_size} is larger than the {num_examples} training examples; "
                          f"use --batch-size {num_examples} or less")
     return num_examples // batch_size  # the last partial batch is dropped in training
 
@@ -27,7 +29,10 @@ def train_batches(source, batch_size: int, seed: int, epoch: int, start: int = 0
     """Batches `start`, `start+1`, ... of `epoch`: {'x', 'y', 'mask'}.
 
     Sources with a `collate` (graphs, see train.data.graph_sources) build their own batches, stacked as
-    `shards` device shards; their random draws (negative sampling) are seeded by (seed, epoch, batch)."""
+    `shards` device shards; their random draws (negative sampling) are seeded by (seed, epoch, batch). Sources
+    with a `for_epoch(seed, epoch)` give each epoch its own view first (word2vec's subsampled corpus)."""
+    if hasattr(source, "for_epoch"):
+        source = source.for_epoch(seed, epoch)
     order = epoch_order(len(source), seed, epoch)
     for i in range(start, steps_per_epoch(len(source), batch_size)):
         indices = order[i * batch_size:(i + 1) * batch_size]

@@ -20,6 +20,7 @@ import numpy as np
 
 from train.data.graph_sources import GraphSource, LinkSource, NodeSource, sample_non_edges
 from train.data.sources import ArraySource, Dataset
+from zoo.errors import SettingError
 from zoo.graph.batching import undirected_graph
 
 
@@ -38,7 +39,7 @@ def karate() -> Dataset:
     leaders = np.array([0, 33])
     others = np.setdiff1d(np.arange(graph.number_of_nodes()), leaders)
     return Dataset("karate", {"train": NodeSource(data, labels, leaders), "test": NodeSource(data, labels, others)},
-                   "classification", 2, (graph.number_of_nodes(),), class_names=["Mr. Hi", "Officer"],
+                   "graph", 2, (graph.number_of_nodes(),), class_names=["Mr. Hi", "Officer"],
                    description="Zachary's karate club: node classification from the two leaders' labels",
                    graph_level="node", fixed_splits=True)
 
@@ -60,7 +61,7 @@ def _atlas_property(prop: str) -> Callable:
     import networkx as nx
 
     if prop not in ATLAS_PROPERTIES:
-        raise ValueError(f"unknown graph property {prop!r}; use one of {', '.join(ATLAS_PROPERTIES)}")
+        raise SettingError(f"unknown graph property {prop!r}; use one of {', '.join(ATLAS_PROPERTIES)}")
     return _has_triangle if prop == "triangle" else getattr(nx, f"is_{prop}")
 
 
@@ -94,7 +95,7 @@ def graph_atlas(prop: str = DEFAULT_ATLAS_PROPERTY, degree_histogram: bool = Fal
                        class_names=[f"not {prop}", prop], description=description + ", as degree histograms")
     source = GraphSource(graphs, labels)
     return Dataset(f"graph_atlas_{prop}", {"train": source.subset(train), "test": source.subset(test)},
-                   "classification", 2, (MAX_ATLAS_DEGREE + 1,), class_names=[f"not {prop}", prop],
+                   "graph", 2, (MAX_ATLAS_DEGREE + 1,), class_names=[f"not {prop}", prop],
                    description=description, graph_level="graph")
 
 
@@ -128,7 +129,7 @@ def les_miserables_links(val_fraction: float = 0.1, test_fraction: float = 0.2) 
         "validation": labelled(val, held_out_negatives[n_test:]),
         "test": labelled(test, held_out_negatives[:n_test]),
     }
-    return Dataset("les_miserables_links", splits, "classification", 2, (num_nodes,),
+    return Dataset("les_miserables_links", splits, "graph", 2, (num_nodes,),
                    class_names=["non-edge", "edge"],
                    description="Les Miserables co-appearances: link prediction, negative sampling, ROC-AUC",
                    graph_level="link", fixed_splits=True)

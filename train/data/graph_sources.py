@@ -20,13 +20,14 @@ import jax
 import jraph
 import numpy as np
 
+from zoo.errors import SettingError
 from zoo.graph.batching import budgets, pad_batch, stack_shards
 from zoo.graph.head import GraphPairs
 
 
 def _check_shards(capacity: int, shards: int) -> int:
     if capacity % shards:
-        raise ValueError(f"batch size {capacity} does not divide into {shards} device shards; use a multiple of "
+        raise SettingError(f"batch size {capacity} does not divide into {shards} device shards; use a multiple of "
                          f"{shards}")
     return capacity // shards
 

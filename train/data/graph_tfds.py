@@ -23,6 +23,7 @@ import tensorflow_datasets as tfds
 
 from train.data.graph_sources import GraphSource
 from train.data.sources import Dataset
+from zoo.errors import DataError
 
 NUM_NODES, NODE_FEATURES, EDGE_INDEX, EDGE_FEATURES, NUM_EDGES, LABELS = (
     "num_nodes", "node_feat", "edge_index", "edge_feat", "num_edges", "labels")
@@ -53,14 +54,14 @@ def graph_from_record(record, where: str) -> jraph.GraphsTuple:
     features = None if record.get(EDGE_FEATURES) is None else np.asarray(record[EDGE_FEATURES], np.float32)
     num_edges = int(np.asarray(record[NUM_EDGES]).reshape(-1)[0]) if NUM_EDGES in record else len(index)
     if nodes.ndim != 2 or len(nodes) != num_nodes:
-        raise ValueError(f"{where}: node_feat has shape {nodes.shape} for {num_nodes} nodes; {_CORRUPT}")
+        raise DataError(f"{where}: node_feat has shape {nodes.shape} for {num_nodes} nodes; {_CORRUPT}")
     if num_edges != len(index) or (features is not None and (features.ndim != 2 or len(features) != len(index))):
-        raise ValueError(f"{where}: num_edges {num_edges}, edge_index {index.shape[0]} rows and edge_feat shape "
+        raise DataError(f"{where}: num_edges {num_edges}, edge_index {index.shape[0]} rows and edge_feat shape "
                          f"{None if features is None else features.shape} disagree; {_CORRUPT}")
     outside = (index < 0) | (index >= num_nodes)
     if outside.any():
         row = int(np.argwhere(outside)[0][0])
-        raise ValueError(f"{where}: edge {row} is {index[row].tolist()}, outside the graph's nodes "
+        raise DataError(f"{where}: edge {row} is {index[row].tolist()}, outside the graph's nodes "
                          f"[0, {num_nodes}); {_CORRUPT}")
     index, features = symmetric_edges(index, features)
     return jraph.GraphsTuple(nodes=nodes, edges=features, senders=index[:, 0].astype(np.int32),
@@ -71,7 +72,7 @@ def graph_from_record(record, where: str) -> jraph.GraphsTuple:
 def label_from_record(record, where: str) -> int:
     label = float(np.asarray(record[LABELS], np.float64).reshape(-1)[0])
     if label not in (0.0, 1.0):  # NaN (a missing label) fails this too
-        raise ValueError(f"{where}: label {label} is not 0 or 1; this path serves binary graph labels")
+        raise DataError(f"{where}: label {label} is not 0 or 1; this path serves binary graph labels")
     return int(label)
 
 
@@ -90,13 +91,13 @@ def load_graphs(name: str, data_dir: str | None, download: bool) -> Dataset:
     features = builder.info.features
     tasks = features[LABELS].shape[-1] if features[LABELS].shape else 1
     if tasks != 1:
-        raise ValueError(f"tfds:{name} has {tasks} prediction tasks per graph; zoo serves one class label per "
+        raise DataError(f"tfds:{name} has {tasks} prediction tasks per graph; zoo serves one class label per "
                          "graph: use a single-task OGB set such as tfds:ogbg_molhiv")
     known = set(builder.info.splits)
     # OGB ships train/validation/test; with nothing known (TFDS mock data) every split name is accepted.
     split_names = ["train", "validation", "test"] if not known or "validation" in known else ["train", "test"]
     sources = tfds.data_source(name, split=split_names, data_dir=data_dir, download=download)
     splits = {split: read_split(name, split, source) for split, source in zip(split_names, sources)}
-    return Dataset(f"tfds:{name}", splits, "classification", 2, (int(features[NODE_FEATURES].shape[-1]),),
+    return Dataset(f"tfds:{name}", splits, "graph", 2, (int(features[NODE_FEATURES].shape[-1]),),
                    class_names=list(CLASS_NAMES), graph_level="graph", fixed_splits="validation" in splits,
                    description=f"TFDS {name}: OGB molecule graphs, edges made symmetric, binary label")

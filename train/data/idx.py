@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+from zoo.errors import DataError
+
 _DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
 IDX_FILES = {
@@ -20,13 +22,13 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     with opener(path, "rb") as f:
         data = f.read()
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _DTYPES:
-        raise ValueError(f"{path} is not an IDX file (bad magic number)")
+        raise DataError(f"{path} is not an IDX file (bad magic number)")
     ndim = data[3]
     shape = tuple(int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
     dtype = np.dtype(_DTYPES[data[2]])
     body = np.frombuffer(data, dtype, offset=4 + 4 * ndim)
     if body.size != int(np.prod(shape)):
-        raise ValueError(f"{path} is truncated: header says {shape}, found {body.size} values")
+        raise DataError(f"{path} is truncated: header says {shape}, found {body.size} values")
     return body.reshape(shape)
 
 
@@ -48,6 +50,6 @@ def load_idx_dir(directory: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         x = read_idx(find_file(directory, images))
         y = read_idx(find_file(directory, labels)).astype(np.int32)
         if len(x) != len(y):
-            raise ValueError(f"{directory}: {len(x)} {split} images but {len(y)} labels")
+            raise DataError(f"{directory}: {len(x)} {split} images but {len(y)} labels")
         out[split] = (x, y)
     return out

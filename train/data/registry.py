@@ -12,39 +12,12 @@ import os
 from pathlib import Path
 from typing import Callable
 
-
-from train.data import idx, sklearn_sets, text as text_sets, tfds_source
+from train.data import corpus, graph_sets, idx, sklearn_sets, text as text_sets, tfds_source, transduction
+from train.data.catalog import LOADERS, DataRequest, list_datasets, offline, register_dataset
 from train.data.sources import ArraySource, Dataset, MissingDataError, carve_validation
 from train.data.text import TextOptions
 from zoo.errors import UnknownNameError
 from zoo.registry import suggest
-
-
-@dataclasses.dataclass(frozen=True)
-class DataRequest:
-    data_dir: str | None
-    download: bool
-    text: TextOptions = TextOptions()
-    validation_fraction: float = 0.1  # text sets carve validation themselves, before building the vocabulary
-    seed: int = 0
-
-
-_LOADERS: dict[str, Callable[[DataRequest], Dataset]] = {}
-
-
-def register_dataset(name: str):
-    def wrap(loader):
-        _LOADERS[name] = loader
-        return loader
-    return wrap
-
-
-def list_datasets() -> list[str]:
-    return sorted(_LOADERS)
-
-
-def offline() -> bool:
-    return os.environ.get("ZOO_OFFLINE", "").lower() in ("1", "true", "yes")
 
 
 def load_dataset(name: str, *, data_dir: str | None = None, validation_fraction: float = 0.1,
@@ -65,18 +38,39 @@ def load_dataset(name: str, *, data_dir: str | None = None, validation_fraction:
                                      seed=seed)
     elif name.startswith("text:"):
         dataset = text_sets.load_text_file(name.removeprefix("text:"), request.text)
-    elif name in _LOADERS:
-        dataset = _LOADERS[name](request)
+    elif name.startswith("corpus:"):
+        dataset = corpus.load_corpus_file(name.removeprefix("corpus:"))
+    elif name in LOADERS:
+        dataset = LOADERS[name](request)
     else:
         raise UnknownNameError(
-            f"unknown data set {name!r}.{suggest(name, list(_LOADERS))} Registered: {', '.join(list_datasets())}; "
+            f"unknown data set {name!r}.{suggest(name, list(LOADERS))} Registered: {', '.join(list_datasets())}; "
             "any TFDS data set works as tfds:NAME (e.g. tfds:cifar10), a labelled CSV as csv:PATH, "
-            "a text corpus as text:PATH"
+            "a text for language models as text:PATH, sentences for word embeddings (one per line) as corpus:PATH"
         )
-    if "validation" not in dataset.splits and not dataset.fixed_splits:
+    if "validation" not in dataset.splits and not dataset.fixed_splits and "train" in dataset.splits:
         train, val = carve_validation(dataset.splits["train"], validation_fraction, seed)
         dataset.splits = {"train": train, **({"validation": val} if val is not None else {}),
                           "test": dataset.splits["test"]}
+    return dataset
+
+
+def load_for_run(config) -> Dataset:
+    """A run's data set (a train.config.TrainConfig's data and text settings), with --limit-train /
+    --limit-test applied: quick runs take the first N examples."""
+    import numpy as np
+
+    from train.data.sources import subset
+    from zoo.registry import model_card
+
+    data = config.data
+    dataset = load_dataset(data.dataset or model_card(config.model).default_dataset, data_dir=data.data_dir,
+                           validation_fraction=data.validation_fraction, seed=config.run.seed,
+                           text=config.text.options())
+    for split, limit in (("train", data.limit_train), ("test", data.limit_test)):
+        if limit and split in dataset.splits:
+            source = dataset.splits[split]
+            dataset.splits[split] = subset(source, np.arange(min(limit, len(source))))
     return dataset
 
 
@@ -191,13 +185,20 @@ def _shakespeare(request: DataRequest) -> Dataset:
 
 
 # --- generated string transductions for seq2seq (reverse, sort, dates) ---------------------------------
-from train.data import transduction  # noqa: E402  (registers through register_dataset above)
 
-transduction.register()
+def _register_transduction(name: str) -> None:
+    register_dataset(name)(lambda request: transduction.load(name))
+
+
+for _name in transduction.LOADERS:
+    _register_transduction(_name)
+
+
+# --- sentences for word embeddings -----------------------------------------------------------------------
+register_dataset("lee_corpus")(lambda request: corpus.lee_corpus())
 
 
 # --- graphs from networkx: node (karate), graph (atlas) and link (les_miserables_links) tasks --------------
-from train.data import graph_sets  # noqa: E402
 
 register_dataset("karate")(lambda request: graph_sets.karate())
 register_dataset("les_miserables_links")(lambda request: graph_sets.les_miserables_links())

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from zoo.errors import ZooError
+from zoo.errors import SettingError, ZooError
 
 if TYPE_CHECKING:  # zoo.text is only needed by text data sets; keep image/tabular imports light
     from zoo.text import TextCodec
@@ -31,7 +31,7 @@ class ArraySource:
 
     def __post_init__(self):
         if len(self.x) != len(self.y):
-            raise ValueError(f"{len(self.x)} inputs but {len(self.y)} targets")
+            raise SettingError(f"{len(self.x)} inputs but {len(self.y)} targets")
 
     def __len__(self) -> int:
         return len(self.x)
@@ -47,7 +47,9 @@ class ArraySource:
 class Dataset:
     name: str
     splits: dict[str, Source]  # 'train', 'test' and usually 'validation'
-    task: str  # 'classification' | 'regression' | 'language_model' | 'seq2seq'
+    # What one example is for: 'classification' | 'regression' | 'language_model' | 'seq2seq' | 'graph' |
+    # 'corpus' (sentences, for word embeddings); a model's task states which it trains on.
+    task: str
     num_classes: int  # 0 for regression; len(codec.vocab) for token-predicting tasks
     input_shape: tuple[int, ...]  # one example, after preprocessing
     num_targets: int = 1  # regression outputs
@@ -56,6 +58,24 @@ class Dataset:
     codec: TextCodec | None = None  # text sets: the tokenizer + vocabulary built from the train split
     graph_level: str | None = None  # graph sets: 'graph', 'node' or 'link' (what one example is)
     fixed_splits: bool = False  # the splits are the data set's own: never carve validation out of train
+    pad_id: int | None = None  # token sets: the id of padding (default: the codec's <pad>)
+    extra: dict = dataclasses.field(default_factory=dict)  # properties a task derived (e.g. a corpus's vocab_size)
+
+    def __post_init__(self):
+        if self.pad_id is None and self.codec is not None:
+            from zoo.text.vocab import PAD
+
+            self.pad_id = self.codec.vocab.id(PAD)
+
+    def properties(self) -> dict:
+        """What the data set can tell a model (zoo.registry.DATA_PROPERTIES); None where it has no such thing."""
+        import math
+
+        return {"num_classes": self.num_classes if self.task != "regression" else None,
+                "num_targets": self.num_targets if self.task == "regression" else None,
+                "input_features": math.prod(self.input_shape) if self.codec is None and not self.graph_level else None,
+                "vocab_size": len(self.codec.vocab) if self.codec is not None else None,
+                "pad_id": self.pad_id, "graph_level": self.graph_level, **self.extra}
 
     def split(self, name: str) -> Source:
         if name not in self.splits:
@@ -73,7 +93,7 @@ def split_indices(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.nd
     if fraction <= 0:
         return np.arange(n), None
     if not 0 < fraction < 1:
-        raise ValueError(f"validation fraction must be in [0, 1), got {fraction}")
+        raise SettingError(f"validation fraction must be in [0, 1), got {fraction}")
     order = np.random.default_rng(seed).permutation(n)
     n_held = max(1, int(round(n * fraction)))
     return np.sort(order[n_held:]), np.sort(order[:n_held])

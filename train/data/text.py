@@ -13,7 +13,7 @@ from typing import Sequence
 import numpy as np
 
 from train.data.sources import Dataset, MissingDataError, split_indices
-from zoo.errors import ZooError
+from zoo.errors import SettingError, ZooError
 from zoo.text import TextCodec, Vocab, make_tokenizer
 
 TEXT_COLUMNS = ("text", "review", "sentence")
@@ -43,7 +43,7 @@ class TextOptions:
     def bucket_lengths(self) -> tuple[int, ...]:
         """The padded lengths batches may take: buckets up to max_length, and max_length itself."""
         if self.max_length < 1:
-            raise ValueError(f"max_length must be at least 1, got {self.max_length}")
+            raise SettingError(f"max_length must be at least 1, got {self.max_length}")
         return tuple(sorted({b for b in self.buckets if 0 < b <= self.max_length} | {self.max_length}))
 
     def make_tokenizer(self, default: str):
@@ -59,11 +59,11 @@ class TokenSource:
 
     def __init__(self, sequences: list[np.ndarray], labels: np.ndarray, buckets: Sequence[int]):
         if len(sequences) != len(labels):
-            raise ValueError(f"{len(sequences)} sequences but {len(labels)} labels")
+            raise SettingError(f"{len(sequences)} sequences but {len(labels)} labels")
         self.buckets = tuple(sorted(buckets))
         self.lengths = np.asarray([len(s) for s in sequences], np.int64)
         if len(sequences) and self.lengths.max() > self.buckets[-1]:
-            raise ValueError(f"a sequence of {self.lengths.max()} tokens is longer than the largest bucket "
+            raise SettingError(f"a sequence of {self.lengths.max()} tokens is longer than the largest bucket "
                              f"{self.buckets[-1]}; truncate to max_length first")
         # One flat array + offsets: 25k reviews as 25k small arrays would cost more in headers than in tokens.
         self.tokens = np.concatenate([np.asarray(s, np.int32) for s in sequences]) if sequences else \
@@ -98,9 +98,9 @@ class WindowSource:
         self.ids = np.asarray(ids, np.int32)
         self.seq_len = int(seq_len)
         if self.seq_len < 1:
-            raise ValueError(f"seq_len must be at least 1, got {seq_len}")
+            raise SettingError(f"seq_len must be at least 1, got {seq_len}")
         if len(self.ids) < self.seq_len + 1:
-            raise ValueError(f"{len(self.ids)} tokens cannot fill one window of seq_len={seq_len} plus its next "
+            raise SettingError(f"{len(self.ids)} tokens cannot fill one window of seq_len={seq_len} plus its next "
                              f"token; use a smaller --seq-len or more text")
 
     def __len__(self) -> int:

@@ -13,6 +13,7 @@ import numpy as np
 from train.data import text as text_sets
 from train.data.sources import Dataset
 from train.data.text import TextOptions
+from zoo.errors import SettingError
 
 
 class TFDSSource:
@@ -61,7 +62,7 @@ def load(name: str, data_dir: str | None, download: bool, *, text: TextOptions |
     if _is_text(features[x_key]) and _is_text(features[y_key]):
         return load_translation(name, data_dir, download, x_key, y_key, text or TextOptions())
     if not hasattr(features[y_key], "num_classes"):
-        raise ValueError(f"tfds:{name} target {y_key!r} is not a class label; zoo's TFDS path serves classification")
+        raise SettingError(f"tfds:{name} target {y_key!r} is not a class label; zoo's TFDS path serves classification")
     split_names = {"train": "train", "test": "test"}
     if "validation" in builder.info.splits:
         split_names["validation"] = "validation"

@@ -22,6 +22,7 @@ import numpy as np
 
 from train.data.sources import Dataset
 from zoo.text import SPECIALS, CharTokenizer, TextCodec, Vocab
+from zoo.errors import DataError
 
 SIZES = {"train": 20_000, "validation": 1_000, "test": 2_000}
 SEED = 0  # the data set is a property of the data, not of the run's seed
@@ -34,7 +35,7 @@ class PairSource:
 
     def __init__(self, x: np.ndarray, y: np.ndarray):
         if len(x) != len(y):
-            raise ValueError(f"{len(x)} sources but {len(y)} targets")
+            raise DataError(f"{len(x)} sources but {len(y)} targets")
         self.x, self.y = np.array(x, np.int32), np.array(y, np.int32)
         for array in (self.x, self.y):  # shared by every load() of the cached set
             array.flags.writeable = False
@@ -150,7 +151,7 @@ def translation(name: str, pairs: dict[str, list[tuple[str, str]]], options, des
     a joint vocabulary is what lets one codec serve both ends, as with joint BPE). Sources are cut to
     `options.max_length` tokens and targets to `max_length - 1` plus `<eos>`; every split is padded to one shape."""
     if "train" not in pairs or not pairs["train"]:
-        raise ValueError(f"{name}: no training pairs to build a vocabulary from")
+        raise DataError(f"{name}: no training pairs to build a vocabulary from")
     tokenizer = options.make_tokenizer("word")
     vocab = options.build_vocab(tokenizer(text) for pair in pairs["train"] for text in pair)
     codec = TextCodec(tokenizer, vocab)
@@ -177,11 +178,3 @@ def load(name: str) -> Dataset:
     cached = LOADERS[name]()
     return Dataset(cached.name, dict(cached.splits), cached.task, cached.num_classes, cached.input_shape,
                    description=cached.description, codec=cached.codec)
-
-
-def register() -> None:
-    """Make the sets loadable by name through train.data.load_dataset (called by train.data.registry)."""
-    from train.data.registry import register_dataset
-
-    for name in LOADERS:
-        register_dataset(name)(lambda request, name=name: load(name))

@@ -1,186 +1,164 @@
-"""Classification and regression: one train-step body and one eval-step body.
+"""A network trained on a loss of (outputs, targets): one train-step body and one eval-step body.
 
-The bodies are written against *global* batch semantics: the loss is the
-masked mean over the whole batch. Under `jax.jit` with a data-sharded Mesh
-the arrays are global and the sums below are global already; under
-`jax.pmap` each device sees a slice, and `axis_name` turns the same sums
-into cross-device psums. So one body gives the same numbers in every mode.
-(BatchNorm statistics follow the same rule through the model's
-`bn_axis_name`, which the loop sets under pmap.)
+The bodies are written against *global* batch semantics: the loss is the weighted mean over the whole
+batch. Under `jax.jit` with a data-sharded Mesh the arrays are global and the sums are global already; under
+`jax.pmap` each device sees a slice and `axis_name` turns the same sums into cross-device psums
+(train.steps.reduce), BatchNorm statistics follow through the model's `bn_axis_name` (train.parallel) and
+random draws through row-aware keys (train.steps.rng). So one body gives the same numbers in every mode.
 
-Vision extras, all inside the same bodies:
-* image inputs: resize / grey->RGB / normalise (train and eval) and seeded
-  augmentation (train only), see `train.augment`;
-* auxiliary heads: logits a model sows into the `aux_outputs` collection in
-  train mode add `model.aux_loss_weight * sum(loss(aux_i))` to the training
-  loss (GoogLeNet); they are never stored and eval reads the main head only;
-* frozen backbone: with `trainable` (the head's top-level param names) only
-  those params are differentiated and updated, and the model runs in
-  inference mode, see `train.transfer`.
-
-Sequence outputs use the same bodies. When the loss is per token ([B, T],
-language models and seq2seq) each token weighs `mask * (target != <pad>)`,
-so the loss is the mean over real target tokens of the global batch, and the
-eval step returns per-example sums and token counts instead of outputs.
-Seq2seq models (`teacher_forced = True`) are called as `model(x, targets=y)`.
-
-Graph batches (`sharded_inputs=True`) stack D padded GraphsTuples along a leading axis, with targets and
-masks [D, ...] shaped like the losses; the model runs once per shard (train.steps.shards) and the same
-masked sums apply, the mask hiding padding graphs, nodes and pairs.
+What differs between tasks is supplied as small functions (the strategies below): how the model reads a
+batch (`call`: plain, teacher-forced, over graph shards), the input transforms (`inputs`: image resizing and
+augmentation), what each loss weighs (`weights`: the example mask, or real target tokens), what counts as
+correct, and what the eval step returns (`report`). Two switches remain: `trainable` (a frozen backbone: only
+those top-level params are differentiated, and the model runs in inference mode) and `aux_loss_weight`
+(auxiliary heads' losses, train.steps.aux).
 """
 from __future__ import annotations
 
 import dataclasses
 from typing import Any, Callable
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import optax
 
-from train.augment import Augmentation, ImageInputs, augment, normalize, shape_images
-from train.losses import REGRESSION_LOSSES, get_loss
 from train.state import TrainState
+from train.steps.aux import AUX_COLLECTION, split_aux
+from train.steps.batchnorm import sync_model_state
+from train.steps.frozen import merge_params, split_params
+from train.steps.reduce import global_sum
+from train.steps.rng import AUGMENT_STREAM, step_key
 from train.steps.shards import over_shards
-from train.transfer import merge_params, split_params
 from zoo.layers import predict_classes
 
-Batch = dict[str, jax.Array]  # 'x' [B, ...], 'y' [B] or [B, T], 'mask' [B] float (0 = padding)
-
-PAD_ID = 0  # token targets equal to this are padding (zoo.text's <pad>)
-
-AUX_COLLECTION = "aux_outputs"
-_AUGMENT_STREAM = 1  # fold_in(step key, 1): augmentation draws, separate from dropout's
+Batch = dict[str, Any]  # 'x', 'y', 'mask': [B] float (0 = padding), or shaped like the losses (graph batches)
 
 
-def _all_sum(axis_name: str | None) -> Callable:
-    if axis_name is None:
-        return lambda tree: tree
-    return lambda tree: jax.lax.psum(tree, axis_name)
+# --- how the model reads a batch --------------------------------------------------------------------------------
+
+def plain_call(model: nn.Module, variables, x, y, key, *, axis_name=None, **apply_kwargs):
+    """model(x): the targets are not an input."""
+    del y, axis_name
+    return model.apply(variables, x, rngs={} if key is None else {"dropout": key}, **apply_kwargs)
 
 
-def loss_weights(losses: jax.Array, targets: jax.Array, mask: jax.Array) -> jax.Array:
-    """Weights shaped like `losses`: the example mask, times `target != <pad>` for per-token losses.
-
-    A mask already shaped like the losses (graph batches: per graph, node or pair) is the weight itself."""
-    if losses.ndim == 1 or mask.shape == losses.shape:
-        return mask
-    return mask.reshape(mask.shape + (1,) * (losses.ndim - 1)) * (targets != PAD_ID)
+def teacher_forced_call(model: nn.Module, variables, x, y, key, *, axis_name=None, **apply_kwargs):
+    """model(x, targets=y): the decoder reads the targets shifted right (cards with `reads_targets`)."""
+    del axis_name
+    return model.apply(variables, x, targets=y, rngs={} if key is None else {"dropout": key}, **apply_kwargs)
 
 
-def l2_penalty(params) -> jax.Array:
-    """0.5 * sum of squared weight matrices; biases are not penalised (SVM convention)."""
-    return 0.5 * sum(jnp.sum(p.astype(jnp.float32) ** 2) for p in jax.tree.leaves(params) if p.ndim > 1)
+def sharded_call(model: nn.Module, variables, x, y, key, *, axis_name=None, **apply_kwargs):
+    """model(x) on every shard of a stacked graph batch (train.steps.shards), each with its own key."""
+    apply = over_shards(lambda v, xi, k, **kw: plain_call(model, v, xi, None, k, **kw))
+    return apply(variables, x, key, axis_name=axis_name, **apply_kwargs)
+
+
+# --- what each loss weighs --------------------------------------------------------------------------------------
+
+def example_weights(losses: jax.Array, batch: Batch) -> jax.Array:
+    """The batch mask: per example [B], or already shaped like the losses (per graph, node or pair of shards)."""
+    return batch["mask"]
+
+
+def token_weights(pad_id: int) -> Callable[[jax.Array, Batch], jax.Array]:
+    """Per-token losses [B, T] weigh mask * (target != pad_id): the mean is over real target tokens."""
+
+    def weights(losses, batch):
+        mask = batch["mask"].reshape(batch["mask"].shape + (1,) * (losses.ndim - 1))
+        return mask * (batch["y"] != pad_id)
+
+    return weights
+
+
+def class_hits(outputs: jax.Array, targets: jax.Array) -> jax.Array:
+    """1 where the predicted class is the target (per example or per token)."""
+    return predict_classes(outputs) == targets
+
+
+# --- what the eval step returns ---------------------------------------------------------------------------------
+
+def per_example(outputs, losses, weights, batch, hits) -> dict[str, jax.Array]:
+    """Outputs and losses per example (or per graph, node or pair): the host computes the metrics."""
+    del weights, batch, hits
+    return {"outputs": outputs, "loss": losses}
+
+
+def per_sequence_sums(outputs, losses, weights, batch, hits) -> dict[str, jax.Array]:
+    """Per-token losses summed per example, with their token counts and correct-token counts ([B] each),
+    instead of [B, T, V] logits."""
+    del outputs, batch
+    per_example_sum = lambda v: v.reshape(v.shape[0], -1).sum(-1)  # noqa: E731
+    return {"loss": per_example_sum(losses * weights), "weight": per_example_sum(weights),
+            "correct": per_example_sum(hits * weights)}
+
+
+def no_transform(x, key=None):
+    return x
 
 
 @dataclasses.dataclass(frozen=True)
-class SupervisedSteps:
-    train: Callable[..., tuple[TrainState, dict[str, jax.Array]]]
-    eval: Callable[..., dict[str, jax.Array]]
-    regression: bool
-    prepare: Callable[[jax.Array], jax.Array] = lambda x: x  # the eval-time input transform (for model.init)
+class SupervisedStep:
+    model: nn.Module
+    tx: optax.GradientTransformation
+    loss: Callable[[jax.Array, jax.Array], jax.Array]  # (outputs, targets) -> per-example or per-token losses
+    call: Callable = plain_call
+    inputs: Callable = no_transform  # (x, key or None) -> model input; the key is only given in training
+    weights: Callable = example_weights
+    hits: Callable | None = class_hits  # None: no accuracy (regression)
+    report: Callable = per_example
+    trainable: tuple[str, ...] = ()  # frozen backbone: only these top-level params train (`tx` was built on them)
+    aux_loss_weight: float = 0.0
 
+    def train(self, state: TrainState, batch: Batch, axis_name: str | None = None):
+        net = state.network()
+        key = step_key(state.rng, state.step, axis_name)
+        x = self.inputs(batch["x"], jax.random.fold_in(key, AUGMENT_STREAM))
+        frozen = bool(self.trainable)
+        trained, fixed = split_params(net.params, self.trainable) if frozen else (net.params, {})
 
-def make_supervised_steps(model, tx: optax.GradientTransformation, loss: str, l2: float = 0.0, *,
-                          inputs: ImageInputs = ImageInputs(), augmentation: Augmentation = Augmentation(),
-                          trainable: tuple[str, ...] = (), sharded_inputs: bool = False) -> SupervisedSteps:
-    """`trainable`: if given, only these top-level params train (frozen backbone; `tx` was
-    initialised on just them) and the model runs in inference mode. `sharded_inputs`: batches are
-    stacked shards of graphs (see the module docstring)."""
-    loss_fn = get_loss(loss)
-    regression = loss in REGRESSION_LOSSES
-    aux_weight = float(getattr(model, "aux_loss_weight", 1.0))
-    frozen = bool(trainable)
-    teacher_forced = bool(getattr(model, "teacher_forced", False))
-
-    def targets_kwarg(y):  # seq2seq decoders read the targets shifted right (teacher forcing)
-        return {"targets": y} if teacher_forced else {}
-
-    def apply(variables, x, key, **kwargs):
-        return model.apply(variables, x, rngs={} if key is None else {"dropout": key}, **kwargs)
-
-    if sharded_inputs:
-        apply = over_shards(apply)
-
-    def prepare(x, key=None):
-        if sharded_inputs:  # graphs: no image transforms
-            return x
-        x = shape_images(x, inputs)
-        if key is not None and augmentation.active:
-            x = augment(key, x, augmentation)
-        return normalize(x, inputs)
-
-    def forward(state: TrainState, params, x, y, key):
-        """Training forward pass: (outputs, new model_state, [aux logits])."""
-        variables = {"params": params, **state.model_state}
-        if frozen:  # inference mode: running averages, no dropout; model_state untouched
-            return apply(variables, x, None, train=False, **targets_kwarg(y)), state.model_state, []
-        outputs, written = apply(variables, x, key, train=True, mutable=[*state.model_state, AUX_COLLECTION],
-                                 **targets_kwarg(y))
-        model_state = {k: v for k, v in written.items() if k != AUX_COLLECTION}
-        return outputs, model_state, jax.tree.leaves(written.get(AUX_COLLECTION, {}))
-
-    def train_step(state: TrainState, batch: Batch, axis_name: str | None = None):
-        total = _all_sum(axis_name)
-        mask = batch["mask"]
-        key = jax.random.fold_in(jax.random.wrap_key_data(state.rng), state.step)
-        if axis_name is not None:  # different dropout masks and crops on each device's slice
-            key = jax.random.fold_in(key, jax.lax.axis_index(axis_name))
-        x = prepare(batch["x"], jax.random.fold_in(key, _AUGMENT_STREAM))
-        trained, fixed = split_params(state.params, trainable) if frozen else (state.params, {})
-
-        def masked_sum(outputs):
-            losses = loss_fn(outputs, batch["y"])
-            weights = loss_weights(losses, batch["y"], mask)
+        def weighted_sum(outputs):
+            losses = self.loss(outputs, batch["y"])
+            weights = self.weights(losses, batch)
             return (losses * weights).sum(), weights
 
-        def summed_loss(trained_params):
-            # Closing over `fixed` (not differentiating it) is what keeps the backward pass
-            # out of a frozen backbone.
-            params = merge_params(trained_params, fixed) if frozen else trained_params
-            outputs, model_state, aux = forward(state, params, x, batch["y"], key)
-            main, weights = masked_sum(outputs)
-            aux_sum = sum(masked_sum(a)[0] for a in aux) if aux else None
-            objective = main if aux_sum is None else main + aux_weight * aux_sum
-            return objective, (outputs, weights, model_state, aux_sum)
+        def objective(trained_params):
+            # Closing over `fixed` (not differentiating it) is what keeps the backward pass out of a frozen backbone.
+            variables = {"params": merge_params(trained_params, fixed) if frozen else trained_params, **net.model_state}
+            if frozen:  # inference mode: running averages, no dropout; model_state untouched
+                outputs = self.call(self.model, variables, x, batch["y"], None, axis_name=axis_name, train=False)
+                model_state, aux = net.model_state, []
+            else:
+                outputs, written = self.call(self.model, variables, x, batch["y"], key, axis_name=axis_name,
+                                             train=True, mutable=[*net.model_state, AUX_COLLECTION])
+                model_state, aux = split_aux(written)
+            main, weights = weighted_sum(outputs)
+            aux_sum = sum(weighted_sum(a)[0] for a in aux) if aux else None
+            total = main if aux_sum is None else main + self.aux_loss_weight * aux_sum
+            return total, (outputs, weights, model_state, aux_sum)
 
         (loss_sum, (outputs, weights, model_state, aux_sum)), grad_sum = jax.value_and_grad(
-            summed_loss, has_aux=True)(trained)
-        count = total(weights.sum())  # examples, or real target tokens
-        grads = jax.tree.map(lambda g: g / count, total(grad_sum))
-        if l2:
-            grads = jax.tree.map(jnp.add, grads, jax.grad(lambda p: l2 * l2_penalty(p))(trained))
-        updates, opt_state = tx.update(grads, state.opt_state, trained)
+            objective, has_aux=True)(trained)
+        count = global_sum(weights.sum(), axis_name)  # examples, or real target tokens, of the global batch
+        grads = jax.tree.map(lambda g: g / count, global_sum(grad_sum, axis_name))
+        updates, opt_state = self.tx.update(grads, net.opt_state, trained)
         trained = optax.apply_updates(trained, updates)
-        if axis_name is not None and model_state and not frozen:  # e.g. BatchNorm running averages
-            model_state = jax.lax.pmean(model_state, axis_name)
-        metrics = {"loss": total(loss_sum) / count}
+        metrics = {"loss": global_sum(loss_sum, axis_name) / count}
         if aux_sum is not None:
-            metrics["aux_loss"] = total(aux_sum) / count
-        if not regression:
-            correct = ((predict_classes(outputs) == batch["y"]) * weights).sum()
-            metrics["accuracy"] = total(correct) / count
-        new_state = state.replace(
-            step=state.step + 1,
-            params=merge_params(trained, fixed) if frozen else trained,
-            opt_state=opt_state,
-            model_state=model_state,
-        )
-        return new_state, metrics
+            metrics["aux_loss"] = global_sum(aux_sum, axis_name) / count
+        if self.hits is not None:
+            metrics["accuracy"] = global_sum((self.hits(outputs, batch["y"]) * weights).sum(), axis_name) / count
+        net = net.replace(params=merge_params(trained, fixed) if frozen else trained, opt_state=opt_state,
+                          model_state=model_state if frozen else sync_model_state(model_state, axis_name))
+        return state.with_network("model", net).replace(step=state.step + 1), metrics
 
-    def eval_step(state: TrainState, batch: Batch, axis_name: str | None = None) -> dict[str, Any]:
-        """Per-example outputs and losses of the main head; the host reduces them into metrics.
-
-        Per-token losses come back as per-example sums with their token counts ('weight') and
-        correct-token counts, not as [B, T, V] outputs."""
-        del axis_name
-        y = batch["y"]
-        outputs = apply(state.variables, prepare(batch["x"]), None, train=False, **targets_kwarg(y))
-        losses = loss_fn(outputs, y)
-        if losses.ndim == 1 or sharded_inputs:  # per example, or per graph / node / pair of each shard
-            return {"outputs": outputs, "loss": losses}
-        weights = loss_weights(losses, y, jnp.ones(losses.shape[:1], losses.dtype))
-        per_example = lambda v: v.reshape(v.shape[0], -1).sum(-1)  # noqa: E731
-        correct = (predict_classes(outputs) == y) * weights
-        return {"loss": per_example(losses * weights), "weight": per_example(weights), "correct": per_example(correct)}
-
-    return SupervisedSteps(train=train_step, eval=eval_step, regression=regression, prepare=prepare)
+    def eval(self, state: TrainState, batch: Batch, axis_name: str | None = None) -> dict[str, jax.Array]:
+        """What `report` makes of the main head's outputs in inference mode; the host reduces it to metrics."""
+        net = state.network()
+        outputs = self.call(self.model, net.variables, self.inputs(batch["x"]), batch["y"], None,
+                            axis_name=axis_name, train=False)
+        losses = self.loss(outputs, batch["y"])
+        weights = self.weights(losses, {**batch, "mask": jnp.ones_like(batch["mask"])})
+        hits = self.hits(outputs, batch["y"]) if self.hits is not None else None
+        return self.report(outputs, losses, weights, batch, hits)

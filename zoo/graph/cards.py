@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from zoo.graph.deepsets import DeepSets
+from zoo.graph.examples import graph_inputs
 from zoo.graph.mpnn import MPNN
 from zoo.graph.networks import GAT, GCN
-from zoo.registry import ModelCard, register
+from zoo.registry import Reference, register_model
 
 INPUT_SPEC = ("jraph.GraphsTuple: nodes float32 [N, F], senders/receivers int32 [E], n_node/n_edge [G] "
               "(pad with zoo.graph.pad_batch); level='link' takes zoo.graph.GraphPairs(graph, pairs [P, 2])")
@@ -21,12 +22,13 @@ def _register(name: str, builder, *, reference: tuple[float, str, str], descript
               recipe: dict[str, Any], defaults: dict[str, Any] | None = None, metric: str = "test_accuracy",
               head: tuple[str, ...] = ("predict",)):
     value, dataset, source = reference
-    register(ModelCard(
-        name=name, family="graph", builder=builder, task="classification", loss="softmax_cross_entropy",
-        default_dataset=default_dataset, input_spec=INPUT_SPEC, example_input_shape=(8,),
-        reference={"metric": metric, "value": value, "dataset": dataset, "source": source},
-        description=description, defaults=dict(defaults or {}), recipe=dict(recipe), head=head,
-        input_dtype="graph"))
+    register_model(
+        name, builder, family="graph", task="graph", loss="softmax_cross_entropy", default_dataset=default_dataset,
+        input_spec=INPUT_SPEC, example_input_shape=(8,), example=graph_inputs,
+        reference=Reference(metric, value, dataset, source), description=description, defaults=defaults,
+        recipe=recipe, head=head, input_dtype="graph",
+        # One network, three heads: the data set says whether one example is a node, a graph or a pair.
+        data_fields={"num_classes": "num_classes", "level": "graph_level"})
 
 
 # Kipf & Welling's (2017) semi-supervised karate setting; figures measured here (card recipes, seed 0).

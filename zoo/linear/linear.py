@@ -11,7 +11,8 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from zoo.layers import flatten_features, predict_classes
-from zoo.registry import ModelCard, register
+from zoo.layers.examples import float_inputs
+from zoo.registry import Reference, register_model
 
 
 class LinearClassifier(nn.Module):
@@ -55,13 +56,14 @@ _SKLEARN_SPLIT = "same stratified 80/20 split, standardised features, scikit-lea
 def _register_linear(name: str, builder, loss: str, dataset: str, reference: tuple[str, float, str],
                      description: str, recipe: dict, example_features: int, task: str = "classification") -> None:
     metric, value, source = reference
-    register(ModelCard(
-        name=name, family="linear", builder=builder, task=task, loss=loss, default_dataset=dataset,
+    outputs = {"classification": {"num_classes": "num_classes"}, "regression": {"num_outputs": "num_targets"}}[task]
+    register_model(
+        name, builder, family="linear", task=task, loss=loss, default_dataset=dataset,
         input_spec="float32 [B, F] (trailing axes are flattened); F fixed at first call",
-        example_input_shape=(example_features,),
-        reference={"metric": metric, "value": value, "dataset": dataset, "source": source},
-        description=description, recipe=recipe,
-    ))
+        example_input_shape=(example_features,), example=float_inputs,
+        reference=Reference(metric, value, dataset, source), description=description, recipe=recipe,
+        data_fields={**outputs, "in_features": "input_features"},
+    )
 
 
 _register_linear(

@@ -7,7 +7,8 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from zoo.layers import flatten_features
-from zoo.registry import ModelCard, register
+from zoo.layers.examples import float_inputs
+from zoo.registry import Reference, register_model
 
 _ACTIVATIONS = {"relu": nn.relu, "gelu": nn.gelu, "tanh": jnp.tanh, "sigmoid": nn.sigmoid, "silu": nn.silu}
 
@@ -39,15 +40,14 @@ class MLP(nn.Module):
 
 def _register_mlp(name: str, defaults: dict, reference: tuple[float, str], description: str) -> None:
     value, source = reference
-    register(ModelCard(
-        name=name, family="mlp", builder=MLP, task="classification", loss="softmax_cross_entropy",
-        default_dataset="mnist",
+    register_model(
+        name, MLP, family="mlp", task="classification", loss="softmax_cross_entropy", default_dataset="mnist",
         input_spec="float32 [B, F] or images [B, H, W(, C)] (flattened); F fixed at first call",
-        example_input_shape=(28, 28),
-        reference={"metric": "test_accuracy", "value": value, "dataset": "mnist", "source": source},
-        description=description, defaults=defaults,
+        example_input_shape=(28, 28), example=float_inputs,
+        reference=Reference("test_accuracy", value, "mnist", source), description=description, defaults=defaults,
         recipe={"epochs": 20, "batch_size": 128, "optimizer": "adam", "lr": 1e-3, "schedule": "cosine"},
-    ))
+        data_fields={"num_classes": "num_classes", "in_features": "input_features"},
+    )
 
 
 _register_mlp(

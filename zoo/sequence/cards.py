@@ -1,26 +1,27 @@
-"""One registration helper for the sequence family, so every card carries the same fields."""
+"""What every sequence card shares; each model file registers itself with `register_model(**sequence(...))`."""
 from __future__ import annotations
 
 from typing import Any
 
-from zoo.registry import ModelCard, register
+from zoo.layers.examples import token_ids
+from zoo.registry import Reference
 
 # Short CPU-friendly default recipe; reference figures state their own recipes.
 DEFAULT_RECIPE = {"epochs": 10, "batch_size": 64, "optimizer": "adam", "lr": 1e-3, "schedule": "cosine"}
+TOKEN_INPUT_SPEC = "int32 token ids [B, T], pad_id (0) = padding (right-padded)"
 
 
-def register_sequence(name: str, builder, *, reference: tuple[float, str, str], description: str,
-                      task: str = "classification", default_dataset: str = "fine_foods",
-                      defaults: dict[str, Any] | None = None, example_input_shape=(32,),
-                      recipe: dict[str, Any] | None = None, head: tuple[str, ...] = (),
-                      metric: str = "test_accuracy", input_dtype: str = "int32", loss: str = "softmax_cross_entropy",
-                      input_spec: str = "int32 token ids [B, T], 0 = padding (right-padded)") -> ModelCard:
-    """`reference` = (value, dataset, source); accuracies are fractions (0.85, not 85%)."""
+def sequence(*, reference: tuple[float, str, str], recipe: dict[str, Any] | None = None,
+             metric: str = "test_accuracy", **fields: Any) -> dict[str, Any]:
+    """register_model's keyword arguments for a token model: the family's values, then `fields`.
+
+    `reference` = (value, data set, source), accuracies as fractions (0.85, not 85%); `recipe` is merged over
+    the family's default recipe. Token models by default classify a text: the task fills the number of
+    classes, the vocabulary size and the padding id from the data set."""
     value, dataset, source = reference
-    return register(ModelCard(
-        name=name, family="sequence", builder=builder, task=task, loss=loss,
-        default_dataset=default_dataset, input_spec=input_spec, example_input_shape=tuple(example_input_shape),
-        reference={"metric": metric, "value": value, "dataset": dataset, "source": source},
-        description=description, defaults=dict(defaults or {}), recipe={**DEFAULT_RECIPE, **(recipe or {})},
-        head=tuple(head), input_dtype=input_dtype,
-    ))
+    return {"family": "sequence", "task": "classification", "loss": "softmax_cross_entropy",
+            "default_dataset": "fine_foods", "input_spec": TOKEN_INPUT_SPEC, "example_input_shape": (32,),
+            "example": token_ids, "input_dtype": "int32",
+            "data_fields": {"num_classes": "num_classes", "vocab_size": "vocab_size", "pad_id": "pad_id"},
+            "reference": Reference(metric, value, dataset, source), "recipe": {**DEFAULT_RECIPE, **(recipe or {})},
+            **fields}

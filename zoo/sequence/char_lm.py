@@ -14,7 +14,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from zoo.sequence.cards import register_sequence
+from zoo.registry import register_model
+from zoo.sequence.cards import sequence
 from zoo.sequence.recurrent import Recurrent, lengths_from_tokens
 from zoo.sequence.tokens import check_token_ids, embed_ids
 
@@ -25,6 +26,7 @@ class CharLM(nn.Module):
     """x int32 [B, T] (0 = padding, right-padded) -> next-character logits [B, T, vocab_size]."""
 
     vocab_size: int = 88  # 84 distinct characters of the complete works of Shakespeare + 4 specials
+    pad_id: int = 0  # the token id of padding (the data set's)
     embed_dim: int = 64
     hidden_size: int = 256
     num_layers: int = 1
@@ -54,7 +56,7 @@ class CharLM(nn.Module):
         check_token_ids(x, type(self).__name__)
         vectors = embed_ids(self.embed, x, self.freeze_embeddings)  # [B, T, E]
         # Padding (0) leaves the state as it was, so `carry` is the state after each row's real text.
-        outputs, carry = self.recurrent(vectors, lengths_from_tokens(x), initial_state=carry, train=train)
+        outputs, carry = self.recurrent(vectors, lengths_from_tokens(x, self.pad_id), initial_state=carry, train=train)
         outputs = self.output_dropout(outputs, deterministic=not train)  # [B, T, H]
         return self.head(outputs).astype(jnp.float32), carry
 
@@ -84,15 +86,15 @@ _REFERENCE_SOURCE = ("the bar of zoo issue 4: validation cross-entropy <= 1.6 na
 
 
 def _register(name: str, cell: str, what: str) -> None:
-    register_sequence(
-        name, CharLM, task="language_model", default_dataset="shakespeare", example_input_shape=(64,),
+    register_model(name, CharLM, **sequence(
+        task="language_model", default_dataset="shakespeare", example_input_shape=(64,),
         defaults={"vocab_size": 88, "embed_dim": 64, "hidden_size": 256, "num_layers": 1, "cell": cell},
-        loss="softmax_cross_entropy", metric="val_loss",
+        data_fields={"vocab_size": "vocab_size", "pad_id": "pad_id"}, metric="val_loss",
         reference=(1.6, "shakespeare (complete works, character level)", _REFERENCE_SOURCE),
         description=f"Character language model: embedding -> {what} -> dense to the vocabulary; "
                     "teacher-forced training, stepwise sampling (zoo.sequence.sampling)",
         recipe=RECIPE,
-    )
+    ))
 
 
 _register("char_rnn", "rnn", "tanh RNN")

@@ -168,9 +168,9 @@ class LSTMCell(_Cell):
 CELLS: dict[str, type[_Cell]] = {"rnn": RNNCell, "gru": GRUCell, "lstm": LSTMCell}
 
 
-def lengths_from_tokens(x: jax.Array) -> jax.Array:
-    """Token ids [B, T] (0 = padding, right-padded) -> lengths [B] int32."""
-    return jnp.sum(x != 0, axis=1).astype(jnp.int32)
+def lengths_from_tokens(x: jax.Array, pad_id: int = 0) -> jax.Array:
+    """Token ids [B, T] (right-padded with `pad_id`) -> lengths [B] int32."""
+    return jnp.sum(x != pad_id, axis=1).astype(jnp.int32)
 
 
 def last_real(outputs: jax.Array, lengths: jax.Array) -> jax.Array:

@@ -15,7 +15,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from zoo.sequence.cards import register_sequence
+from zoo.registry import register_model
+from zoo.sequence.cards import sequence
 from zoo.sequence.recurrence import hidden_of
 from zoo.sequence.recurrent import Recurrent, lengths_from_tokens
 from zoo.sequence.tokens import check_token_ids, embed_ids
@@ -26,6 +27,7 @@ class _SentimentModel(nn.Module):
 
     vocab_size: int = 20000
     num_classes: int = 2
+    pad_id: int = 0  # the token id of padding (the data set's)
     embed_dim: int = 50
     freeze_embeddings: bool = False  # True: the `embed` table gets no gradient (e.g. pretrained GloVe)
     dropout: float = 0.0  # before every Dense of the head (and between stacked recurrent layers), in training
@@ -39,7 +41,7 @@ class _SentimentModel(nn.Module):
     def embed_tokens(self, x, train: bool):
         """x [B, T] int -> (embeddings [B, T, E] with padding rows zeroed, mask [B, T] bool)."""
         self.check_tokens(x)
-        mask = x != 0
+        mask = x != self.pad_id
         vectors = embed_ids(nn.Embed(self.vocab_size, self.embed_dim, dtype=self.dtype, param_dtype=self.param_dtype,
                                      name="embed"), x, self.freeze_embeddings)
         # Zeroed padding rows are what make sums, convolutions and concatenations padding-blind.
@@ -142,7 +144,7 @@ class RecurrentClassifier(_SentimentModel):
     @nn.compact
     def __call__(self, x, *, train: bool = False):
         vectors, _ = self.embed_tokens(x, train)  # [B, T, E]
-        lengths = lengths_from_tokens(x)  # [B]
+        lengths = lengths_from_tokens(x, self.pad_id)  # [B]
         _, final = Recurrent(cell=self.cell, hidden_size=self.hidden_size, num_layers=self.num_layers,
                              bidirectional=self.bidirectional, dropout=self.dropout, dtype=self.dtype,
                              param_dtype=self.param_dtype, name="rnn")(vectors, lengths, train=train)
@@ -170,7 +172,7 @@ class AttentionPooling(_SentimentModel):
         if self.recurrent:
             rnn = Recurrent(cell=self.recurrent, hidden_size=self.hidden_size, bidirectional=self.bidirectional,
                             dtype=self.dtype, param_dtype=self.param_dtype, name="rnn")
-            vectors, _ = rnn(vectors, lengths_from_tokens(x), train=train)  # [B, T, H * dirs]
+            vectors, _ = rnn(vectors, lengths_from_tokens(x, self.pad_id), train=train)  # [B, T, H * dirs]
         hidden = jnp.tanh(nn.Dense(self.attention_dim, dtype=self.dtype, param_dtype=self.param_dtype,
                                    name="attention")(vectors))
         scores = nn.Dense(1, use_bias=False, dtype=self.dtype, param_dtype=self.param_dtype,
@@ -199,8 +201,8 @@ _COMMON = {"vocab_size": 20000, "num_classes": 2, "embed_dim": 50}
 
 
 def _register(name, builder, *, accuracy: float, description: str, defaults=None, recipe=None):
-    register_sequence(name, builder, reference=(accuracy, _DATASET, _SOURCE), description=description,
-                      defaults={**_COMMON, **(defaults or {})}, recipe=recipe, head=_HEAD, example_input_shape=(32,))
+    register_model(name, builder, **sequence(reference=(accuracy, _DATASET, _SOURCE), description=description,
+                                             defaults={**_COMMON, **(defaults or {})}, recipe=recipe, head=_HEAD))
 
 
 # Recipes: GloVe 6B-50d rows fine-tuned (frozen GloVe measured 5-7 points lower: bag, attention, GRU), all 4,000

@@ -17,7 +17,7 @@ and then calls `decode_step` per token: the same parameters and arithmetic as th
 """
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 
 import flax.linen as nn
 import jax
@@ -26,7 +26,9 @@ from flax import struct
 
 from zoo.errors import InputShapeError
 from zoo.sequence.attention import BahdanauAttention, LuongAttention
-from zoo.sequence.cards import register_sequence
+from zoo.layers.examples import source_and_target_ids
+from zoo.registry import register_model
+from zoo.sequence.cards import sequence
 from zoo.sequence.recurrence import hidden_of
 from zoo.sequence.recurrent import CELLS, Recurrent, lengths_from_tokens
 from zoo.sequence.tokens import check_token_ids, embed_ids
@@ -108,6 +110,7 @@ class Seq2Seq(nn.Module):
 
     src_vocab_size: int = 24
     tgt_vocab_size: int = 24
+    pad_id: int = 0  # the token id of padding in sources (the data set's)
     embed_dim: int = 64
     hidden_size: int = 128
     cell: str = "gru"  # 'rnn' | 'gru' | 'lstm'
@@ -119,8 +122,6 @@ class Seq2Seq(nn.Module):
     freeze_embeddings: bool = False  # stop gradients into the source embedding `embed` (pretrained vectors)
     dtype: Any = None
     param_dtype: Any = jnp.float32
-
-    teacher_forced: ClassVar[bool] = True  # the training loop passes targets: model(x, y, train=...)
 
     def setup(self):
         if self.cell not in CELLS:
@@ -174,8 +175,8 @@ class Seq2Seq(nn.Module):
         check_token_ids(src, "Seq2Seq", "src")
         vectors = embed_ids(self.embed, src, self.freeze_embeddings)  # [B, S, E]
         vectors = self.embed_drop(vectors, deterministic=not train)
-        memory, final = self.encoder(vectors, lengths_from_tokens(src), train=train)
-        encoded = Encoded(memory=memory, keys=self.decoder.project_keys(memory), mask=src != 0)
+        memory, final = self.encoder(vectors, lengths_from_tokens(src, self.pad_id), train=train)
+        encoded = Encoded(memory=memory, keys=self.decoder.project_keys(memory), mask=src != self.pad_id)
         feed_width = self.hidden_size if self.attention == "luong" else 0
         feed = jnp.zeros((src.shape[0], feed_width), memory.dtype)
         return encoded, (self._bridge(final), feed)
@@ -212,12 +213,15 @@ _RECIPE = {"batch_size": 128, "optimizer": "adam", "lr": 3e-3, "schedule": "cosi
 
 
 def _register(name: str, description: str, reference: float, epochs: int, **fields) -> None:
-    register_sequence(
-        name, Seq2Seq, task="seq2seq", default_dataset="reverse", example_input_shape=(12,),
+    register_model(name, Seq2Seq, **sequence(
+        task="seq2seq", default_dataset="reverse", example_input_shape=(12,), example=source_and_target_ids,
         defaults={**_TOKENS, **fields}, recipe={**_RECIPE, "epochs": epochs}, metric="test_exact_match",
         reference=(reference, "reverse", _REFERENCE_SOURCE), description=description,
         input_spec="int32 source ids [B, S] and target ids [B, T] (tokens then <eos>), 0 = padding (right-padded)",
-    )
+        # One vocabulary for both sides (the transduction and translation sets share it).
+        data_fields={"src_vocab_size": "vocab_size", "tgt_vocab_size": "vocab_size", "pad_id": "pad_id"},
+        reads_targets=True,
+    ))
 
 
 _register("seq2seq_gru", "GRU encoder-decoder without attention (Cho et al. 2014; Sutskever et al. 2014): the "

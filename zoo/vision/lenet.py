@@ -11,7 +11,8 @@ from typing import Any
 import flax.linen as nn
 import jax.numpy as jnp
 
-from zoo.vision.cards import register_vision
+from zoo.registry import register_model
+from zoo.vision.cards import vision
 from zoo.vision.common import as_images, flatten_channels_first, max_pool, sow_embedding
 
 _ACTIVATIONS = {"tanh": jnp.tanh, "relu": nn.relu}
@@ -85,20 +86,20 @@ _LENET_RECIPE = {"epochs": 20, "batch_size": 128, "optimizer": "adam", "lr": 2e-
 _CNN_SMALL_RECIPE = {"epochs": 30, "batch_size": 128, "optimizer": "adam", "lr": 2e-3, "schedule": "cosine",
                      "crop_padding": 2, "flip": True}
 
-register_vision(
-    "lenet5", LeNet5,
+register_model(
+    "lenet5", LeNet5, **vision(
     reference=(0.9905, "mnist", "LeCun et al. 1998, Gradient-based learning applied to document recognition: "
                                 "LeNet-5 0.95% test error on MNIST (no distortions)"),
     description="LeNet-5: conv 6@5x5 (pad 2), tanh, max-pool; conv 16@5x5, tanh, max-pool; Dense 120-84-10 tanh.",
     example_input_shape=(28, 28), default_dataset="mnist", recipe=_LENET_RECIPE, head=("fc3",),
-)
+))
 
-register_vision(
-    "cnn_small", CNNSmall,
+register_model(
+    "cnn_small", CNNSmall, **vision(
     reference=(0.916, "fashion_mnist", "Zalando Fashion-MNIST README benchmark table, '2 Conv+pooling' rows "
                                        "(0.876 Kashif Rasul; 0.916 TensorFlow layers tutorial): the upper one"),
     description="The PyTorch CIFAR-10 tutorial CNN: conv 6@5x5, ReLU, max-pool; conv 16@5x5, ReLU, max-pool; "
                 "Dense 120-84-10 ReLU; convs padded 'same' (padding=(0, 0) for the tutorial's); "
                 "input channels inferred.",
     example_input_shape=(28, 28), default_dataset="fashion_mnist", recipe=_CNN_SMALL_RECIPE, head=("fc3",),
-)
+))

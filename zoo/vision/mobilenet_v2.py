@@ -11,7 +11,8 @@ from typing import Any
 import flax.linen as nn
 import jax.numpy as jnp
 
-from zoo.vision.cards import register_vision
+from zoo.registry import register_model
+from zoo.vision.cards import vision
 from zoo.vision.common import (IMAGENET_PREPROCESSING, adaptive_avg_pool, as_images, batch_norm,
                                flatten_channels_first, sow_embedding)
 
@@ -107,11 +108,11 @@ class MobileNetV2(nn.Module):
         return logits.astype(jnp.float32)  # [B, num_classes]
 
 
-register_vision(
-    "mobilenet_v2", MobileNetV2,
+register_model(
+    "mobilenet_v2", MobileNetV2, **vision(
     reference=(0.71878, "imagenet", "torchvision MobileNet_V2_Weights.IMAGENET1K_V1: acc@1 71.878 (224x224 crop)"),
     description="MobileNetV2: inverted residual blocks with depthwise 3x3 convs, ReLU6 and linear bottlenecks; "
                 "`width_mult` scales every layer's channels.",
     example_input_shape=(32, 32, 3),
     preprocessing=IMAGENET_PREPROCESSING, head=("classifier_1",),
-)
+))

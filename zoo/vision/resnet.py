@@ -11,7 +11,8 @@ from typing import Any, Sequence
 import flax.linen as nn
 import jax.numpy as jnp
 
-from zoo.vision.cards import register_vision
+from zoo.registry import register_model
+from zoo.vision.cards import vision
 from zoo.vision.common import (IMAGENET_PREPROCESSING, adaptive_avg_pool, as_images, batch_norm,
                                flatten_channels_first, max_pool, sow_embedding)
 
@@ -146,11 +147,11 @@ for _depth, _stages, _block, _acc in [
     (101, (3, 4, 23, 3), "bottleneck", 77.374),
     (152, (3, 8, 36, 3), "bottleneck", 78.312),
 ]:
-    register_vision(
-        f"resnet{_depth}", ResNet,
+    register_model(
+        f"resnet{_depth}", ResNet, **vision(
         reference=(round(_acc / 100, 5), "imagenet", _TORCHVISION.format(_depth, _acc)),
         description=(f"ResNet-{_depth} ({_block} blocks {'-'.join(map(str, _stages))}) as in torchvision; "
                      "3x3 stride-1 stem without max-pool for inputs of at most 64 px"),
         defaults={"stage_sizes": _stages, "block": _block},
         example_input_shape=(32, 32, 3), preprocessing=IMAGENET_PREPROCESSING, head=("fc",),
-    )
+    ))

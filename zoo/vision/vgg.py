@@ -6,7 +6,8 @@ from typing import Any, Sequence
 import flax.linen as nn
 import jax.numpy as jnp
 
-from zoo.vision.cards import register_vision
+from zoo.registry import register_model
+from zoo.vision.cards import vision
 from zoo.vision.common import (IMAGENET_PREPROCESSING, adaptive_avg_pool, as_images, batch_norm,
                                flatten_channels_first, max_pool, sow_embedding)
 
@@ -68,8 +69,8 @@ class VGG(nn.Module):
 
 def _register(name: str, config: str, bn: bool, acc_percent: float) -> None:
     depth = name.removeprefix("vgg").removesuffix("_bn")
-    register_vision(
-        name, VGG,
+    register_model(
+        name, VGG, **vision(
         reference=(round(acc_percent / 100, 5), "imagenet",
                    f"torchvision {name.upper()}_Weights.IMAGENET1K_V1: ImageNet-1K acc@1 {acc_percent:.3f}%"),
         description=f"VGG-{depth} (configuration {config}){' with BatchNorm' if bn else ''}: 3x3 convs, "
@@ -78,7 +79,7 @@ def _register(name: str, config: str, bn: bool, acc_percent: float) -> None:
         preprocessing=IMAGENET_PREPROCESSING, head=("classifier_6",),
         # 28x28 Fashion-MNIST is below the 32 px minimum; without BatchNorm Adam needs a smaller step.
         recipe={"image_size": 32, "lr": 1e-3 if bn else 1e-4},
-    )
+    ))
 
 
 # torchvision IMAGENET1K_V1 acc@1 (%) of each variant

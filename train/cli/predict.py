@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from train.cli.errors import run_command
 from zoo.errors import ZooError
 
 CHUNK = 16  # images per forward pass; the last chunk is padded so one compiled shape serves all
@@ -122,11 +123,11 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.top < 1:
         build_parser().error("--top must be at least 1")
-    try:
-        results = predict(args.model, args.weights, args.images, args.top, args.saliency)
-    except ZooError as err:
-        print(f"zoo-predict: error: {err}", file=sys.stderr)
-        return 2
+    return run_command("zoo-predict", lambda: _print(predict(args.model, args.weights, args.images, args.top,
+                                                             args.saliency), args))
+
+
+def _print(results: list[dict], args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(results, indent=2))
         return 0

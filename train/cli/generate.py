@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from train.cli.errors import run_command
 from zoo.errors import ZooError
 
 
@@ -115,7 +116,7 @@ def _latest_params(workdir: Path, model_name: str) -> dict:
     """The latest checkpoint's params as nested dicts, read without a template (no optimizer is rebuilt)."""
     checkpointer = _checkpointer(workdir, model_name)
     try:
-        return checkpointer.restore_raw()[0].get("params", {})
+        return checkpointer.restore_params()
     finally:
         checkpointer.close()
 
@@ -168,18 +169,18 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--top-k must be >= 0 (0 = no filtering)")
     if args.num_samples < 1:
         parser.error("--num-samples must be at least 1")
-    try:
+
+    def command() -> int:
         texts = generate(args.model, args.workdir, prompt=args.prompt, length=args.length,
                          temperature=args.temperature, top_k=args.top_k, greedy=args.greedy, seed=args.seed,
                          num_samples=args.num_samples)
-    except ZooError as err:
-        print(f"zoo-generate: error: {err}", file=sys.stderr)
-        return 2
-    for i, text in enumerate(texts):
-        if len(texts) > 1:
-            print(f"--- sample {i + 1} of {len(texts)} ---")
-        print(text)
-    return 0
+        for i, text in enumerate(texts):
+            if len(texts) > 1:
+                print(f"--- sample {i + 1} of {len(texts)} ---")
+            print(text)
+        return 0
+
+    return run_command("zoo-generate", command)
 
 
 if __name__ == "__main__":

