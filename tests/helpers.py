@@ -67,9 +67,10 @@ def made_once(tmp_path_factory, name: str, make: Callable[[Path], None]) -> Path
     return folder
 
 
-def kill_once_checkpointed(cmd: list[str], checkpoints: Path, after_step: int, timeout: float = 240) -> None:
-    """Start `cmd` and kill -9 it as soon as it has saved a checkpoint at `after_step` or later: mid-training, at
-    an arbitrary point, possibly mid-save. Fails if it finishes first."""
+def kill_once_checkpointed(cmd: list[str], checkpoints: Path, after_step: int, timeout: float = 240,
+                           delay: float = 0.0) -> None:
+    """Start `cmd` and kill -9 it `delay` seconds after it has saved a checkpoint at `after_step` or later:
+    mid-training, at an arbitrary point, possibly mid-save. Fails if it finishes first."""
     victim = subprocess.Popen(cmd, cwd=ROOT, env=python_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + timeout
     try:
@@ -78,6 +79,7 @@ def kill_once_checkpointed(cmd: list[str], checkpoints: Path, after_step: int, t
             if steps and max(steps) >= after_step:
                 break
             time.sleep(0.02)
+        time.sleep(delay)
         assert victim.poll() is None, "the run finished before it could be killed; make it longer"
         victim.send_signal(signal.SIGKILL)
     finally:

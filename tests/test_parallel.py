@@ -137,11 +137,16 @@ def test_two_processes_match_one(mode, mlp_runs, tmp_path):
     assert max_abs_diff(load_npz(tmp_path / f"{mode}.npz"), mlp_runs["jit:1"]) <= SAME_UP_TO_ROUNDING
 
 
-def test_missing_peer_aborts_instead_of_hanging(tmp_path):
-    proc = run_module(["tests.workers.train_and_dump", str(tmp_path), "jit", "--coordinator",
-                       f"127.0.0.1:{_free_port()}", "--num-processes", "2", "--process-id", "1",
-                       "--init-timeout", "5"], timeout=120)
-    assert proc.returncode != 0
+def test_missing_peer_ends_with_a_message_instead_of_hanging(tmp_path):
+    # JAX's own deadline aborts the process from C++ (SIGABRT, a C++ stack); zoo's watchdog must end it first.
+    coordinator = f"127.0.0.1:{_free_port()}"
+    proc = run_module(["tests.workers.train_and_dump", str(tmp_path), "jit", "--coordinator", coordinator,
+                       "--num-processes", "2", "--process-id", "1", "--init-timeout", "5"], timeout=120)
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    assert f"waiting for 2 processes at {coordinator} (0s of 5s; this is process 1)" in proc.stderr
+    assert f"error: not all 2 processes joined at {coordinator} within 5s" in proc.stderr
+    assert "--init-timeout" in proc.stderr and "--process-id from 0 to 1" in proc.stderr
+    assert "Check failure" not in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "jit.npz").exists()
 
 

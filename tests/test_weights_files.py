@@ -193,3 +193,15 @@ def test_mismatch_error_lists_the_bad_keys():
     assert "fc.weight: file (5, 4)" in message
     assert "params/conv/bias (4,)" in message
     assert "extra.weight" in message
+
+
+def test_mismatch_error_lists_a_misshaped_key_once():
+    template = jax.eval_shape(lambda: _Tiny().init(jax.random.key(0), jnp.zeros((1, 8, 8, 3))))
+    state = {"conv.weight": np.zeros((4, 3, 3, 3), np.float32), "conv.bias": np.zeros(4, np.float32),
+             "fc.weight": np.zeros((5, 4), np.float32), "fc.bias": np.zeros(2, np.float32)}
+    with pytest.raises(WeightsMismatchError) as info:
+        torch_to_flax(state, template)
+    message = str(info.value)
+    assert "shape mismatches (1)" in message
+    assert message.count("params/fc/kernel") == 1 and message.count("fc.weight") == 1
+    assert "missing from the file" not in message

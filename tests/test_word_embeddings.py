@@ -326,7 +326,8 @@ def test_word2vec_resumes_exactly_after_an_interruption(tmp_path):
     settings = dict(batch_size=256, subsample=1e-2, schedule="constant")
     full, _ = train_vectors(tmp_path, "skipgram", "full", epochs=3, **settings)
     train_vectors(tmp_path, "skipgram", "split", epochs=1, **settings)
-    resumed, result = train_vectors(tmp_path, "skipgram", "split", epochs=3, resume=True, **settings)
+    resumed, result = train_vectors(tmp_path, "skipgram", "split", epochs=3, resume=True,
+                                     allow_changed="epochs", **settings)
     np.testing.assert_array_equal(resumed.matrix, full.matrix)
     assert [r["epoch"] for r in result.summary["history"]] == [1, 2, 3]
 

@@ -5,7 +5,8 @@
     >>> result.summary["test_accuracy"]
 """
 from train.config import TrainConfig, config_for
-from train.loop import NonFiniteLossError, TrainResult, train_and_evaluate
+from train.loop import TrainResult, train_and_evaluate
 from train.optim import OptimConfig
+from train.stops import NonFiniteLossError
 
 __all__ = ["NonFiniteLossError", "OptimConfig", "TrainConfig", "TrainResult", "config_for", "train_and_evaluate"]

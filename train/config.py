@@ -7,73 +7,102 @@ by its flat name (`config_for("mlp", lr=1e-3, flip=True)`), so a new setting is 
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any, Iterator
 
-from zoo.errors import UnknownFieldError
+from zoo.errors import SettingError, UnknownFieldError
 from zoo.registry import model_card
 
 
-def setting(default: Any, help: str, **cli: Any) -> Any:
-    """A config field: its default, its help text, and argparse extras (flag, choices, metavar, type)."""
-    return dataclasses.field(default=default, metadata={"help": help, **cli})
+def setting(default: Any, help: str, *, at_least: float | None = None, above: float | None = None,
+            below: float | None = None, **cli: Any) -> Any:
+    """A config field: its default, its help text, the range it must lie in (`at_least` <= value, `above` <
+    value, value < `below`; numbers are also finite), and argparse extras (flag, choices, metavar, type)."""
+    bounds = {k: v for k, v in (("at_least", at_least), ("above", above), ("below", below)) if v is not None}
+    return dataclasses.field(default=default, metadata={"help": help, "bounds": bounds, **cli})
+
+
+_RANGES = {"at_least": (lambda v, b: v >= b, "at least"), "above": (lambda v, b: v > b, "above"),
+           "below": (lambda v, b: v < b, "below")}
+
+
+class _Checked:
+    """Checks every field against its declared range when a section is built, so a bad value fails at once with
+    the flag to fix, whether it came from the command line, a recipe or `config_for`."""
+
+    def __post_init__(self):
+        for f in dataclasses.fields(self):
+            value, bounds = getattr(self, f.name), f.metadata.get("bounds")
+            if not bounds or value is None or isinstance(value, bool):
+                continue
+            flag = f.metadata.get("flag", "--" + f.name.replace("_", "-"))
+            if not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise SettingError(f"{flag} must be a finite number, got {value!r}")
+            wanted = [f"{_RANGES[k][1]} {b:g}" for k, b in bounds.items()]
+            if not all(_RANGES[k][0](value, b) for k, b in bounds.items()):
+                raise SettingError(f"{flag} must be {' and '.join(wanted)}, got {value:g}")
 
 
 @dataclasses.dataclass(frozen=True)
-class DataConfig:
+class DataConfig(_Checked):
     """data"""
 
     dataset: str = setting("", "data set name (default: the card's), tfds:NAME, csv:PATH, text:PATH or corpus:PATH",
                            flag="--data")
     data_dir: str | None = setting(None, "directory holding the data set's files (default: $ZOO_DATA_DIR)", type=str)
-    validation_fraction: float = setting(0.1, "held out of train when the data set ships no validation split")
-    limit_train: int = setting(0, "train on the first N examples only (0: all)")
-    limit_test: int = setting(0, "evaluate on the first N test examples only (0: all)")
-    batch_size: int = setting(128, "examples per training step (the global batch, over all devices)")
-    eval_batch_size: int = setting(0, "examples per evaluation step (0: a multiple of the batch size near 1024)")
+    validation_fraction: float = setting(0.1, "held out of train when the data set ships no validation split",
+                                         at_least=0, below=1)
+    limit_train: int = setting(0, "train on the first N examples only (0: all)", at_least=0)
+    limit_test: int = setting(0, "evaluate on the first N test examples only (0: all)", at_least=0)
+    batch_size: int = setting(128, "examples per training step (the global batch, over all devices)",
+                                 at_least=1)
+    eval_batch_size: int = setting(0, "examples per evaluation step (0: a multiple of the batch size near 1024)",
+                                      at_least=0)
 
 
 @dataclasses.dataclass(frozen=True)
-class OptimConfig:
+class OptimConfig(_Checked):
     """optimisation (train.optim builds the Optax chain from it)"""
 
     name: str = setting("adam", "sgd, momentum, nesterov, adam, adamw, rmsprop", flag="--optimizer")
-    lr: float = setting(1e-3, "peak learning rate")
-    momentum: float = setting(0.9, "momentum / nesterov / rmsprop momentum")
-    weight_decay: float = setting(0.0, "decoupled for adamw, added to the gradient (L2) otherwise")
+    lr: float = setting(1e-3, "peak learning rate", above=0)
+    momentum: float = setting(0.9, "momentum / nesterov / rmsprop momentum", at_least=0)
+    weight_decay: float = setting(0.0, "decoupled for adamw, added to the gradient (L2) otherwise", at_least=0)
     schedule: str = setting("constant", "constant, step, cosine, linear")
-    warmup_steps: int = setting(0, "linear warm-up from 0, before any schedule")
-    decay_every: int = setting(0, "'step' schedule: steps between decays")
-    decay_factor: float = setting(0.1, "'step' schedule: the factor at each decay")
-    clip_norm: float = setting(0.0, "clip gradients to this global norm (0: off)")
+    warmup_steps: int = setting(0, "linear warm-up from 0, before any schedule", at_least=0)
+    decay_every: int = setting(0, "'step' schedule: steps between decays", at_least=0)
+    decay_factor: float = setting(0.1, "'step' schedule: the factor at each decay", above=0)
+    clip_norm: float = setting(0.0, "clip gradients to this global norm (0: off)", at_least=0)
 
 
 @dataclasses.dataclass(frozen=True)
-class ImageConfig:
+class ImageConfig(_Checked):
     """images (transformed on the device inside the step; augmentation in training only)"""
 
-    image_size: int = setting(0, "resize images to SIZE x SIZE (bilinear), train and eval (0: unchanged)")
+    image_size: int = setting(0, "resize images to SIZE x SIZE (bilinear), train and eval (0: unchanged)", at_least=0)
     channels: int = setting(0, "3 repeats grey images into RGB (0: unchanged; 3 when pretrained weights meet grey "
-                               "data)")
+                               "data)", at_least=0)
     # Per-channel ((mean, ...), (std, ...)) from the API, or one of the CLI's choices.
     normalize: Any = setting("auto", "auto: the card's mean/std with --pretrained, else none",
                              choices=("auto", "card", "none"))
-    crop_padding: int = setting(0, "random crop after zero-padding by this many pixels")
+    crop_padding: int = setting(0, "random crop after zero-padding by this many pixels", at_least=0)
     flip: bool = setting(False, "random horizontal flips")
-    color_jitter: float = setting(0.0, "brightness/contrast/saturation factors in [1-J, 1+J]")
+    color_jitter: float = setting(0.0, "brightness/contrast/saturation factors in [1-J, 1+J]", at_least=0, below=1)
 
 
 @dataclasses.dataclass(frozen=True)
-class TextConfig:
+class TextConfig(_Checked):
     """text (data sets of token sequences; 0 and '' keep the data set's default)"""
 
     text_column: str = setting("", "csv: data sets: column holding the text")
     label_column: str = setting("", "csv: data sets: column holding the label")
     tokenizer: str = setting("", "word or char", choices=("word", "char"))
     vocab_size: int = setting(0, "keep the N most frequent tokens (the rest become <unk>, or are dropped from "
-                                 "word-embedding corpora)")
-    min_freq: int = setting(0, "tokens seen fewer times in train become <unk> (word embeddings: are dropped)")
-    max_length: int = setting(0, "truncate texts to N tokens")
-    seq_len: int = setting(0, "language models: tokens per training window")
+                                 "word-embedding corpora)", at_least=0)
+    min_freq: int = setting(0, "tokens seen fewer times in train become <unk> (word embeddings: are dropped)",
+                            at_least=0)
+    max_length: int = setting(0, "truncate texts to N tokens", at_least=0)
+    seq_len: int = setting(0, "language models: tokens per training window", at_least=0)
     embeddings: str = setting("", "initialise the embedding table from word vectors: glove-6b-50d (or glove) or a "
                                   ".npz file from zoo-embed", metavar="VECTORS")
     freeze_embeddings: bool = setting(False, "keep the embedding table fixed")
@@ -88,48 +117,53 @@ class TextConfig:
 
 
 @dataclasses.dataclass(frozen=True)
-class TransferConfig:
+class TransferConfig(_Checked):
     """transfer learning (see train.transfer)"""
 
     pretrained: str = setting("", "start from pretrained weights (a file, or a named source from the card such as "
                                   "imagenet); fresh head", metavar="SOURCE")
     freeze_backbone: bool = setting(False, "train only the classifier head (the card's `head`)")
-    backbone_lr_scale: float = setting(1.0, "fine-tuning: backbone learning rate = lr x this")
+    backbone_lr_scale: float = setting(1.0, "fine-tuning: backbone learning rate = lr x this", at_least=0)
 
 
 @dataclasses.dataclass(frozen=True)
-class TaskConfig:
+class TaskConfig(_Checked):
     """the task's objective (each task reads the settings it uses)"""
 
     loss: str = setting("", "override the card's loss: softmax_cross_entropy, sigmoid_cross_entropy, hinge, "
                             "perceptron, mse")
-    l2: float = setting(0.0, "L2 penalty on weight matrices, added to the loss (the SVM's regulariser)")
+    l2: float = setting(0.0, "L2 penalty on weight matrices, added to the loss (the SVM's regulariser)", at_least=0)
     aux_loss_weight: float | None = setting(None, "weight of auxiliary-head losses (default: the card's, e.g. "
                                                   "GoogLeNet 0.3)", type=float)
     # Word embeddings (train.tasks.word2vec, train.tasks.glove).
-    window: int = setting(5, "word embeddings: largest distance from a word to its context")
-    negatives: int = setting(5, "word2vec: negative samples per positive")
-    subsample: float = setting(1e-3, "word2vec: frequent-word subsampling threshold (0: keep every word)")
-    x_max: float = setting(100.0, "GloVe: count at which a co-occurrence gets full weight")
-    alpha: float = setting(0.75, "GloVe: exponent of the weighting function")
+    window: int = setting(5, "word embeddings: largest distance from a word to its context", at_least=1)
+    negatives: int = setting(5, "word2vec: negative samples per positive", at_least=1)
+    subsample: float = setting(1e-3, "word2vec: frequent-word subsampling threshold (0: keep every word)", at_least=0)
+    x_max: float = setting(100.0, "GloVe: count at which a co-occurrence gets full weight", above=0)
+    alpha: float = setting(0.75, "GloVe: exponent of the weighting function", at_least=0)
 
 
 @dataclasses.dataclass(frozen=True)
-class RunConfig:
+class RunConfig(_Checked):
     """run"""
 
-    epochs: int = setting(10, "passes over the training data")
+    epochs: int = setting(10, "passes over the training data", at_least=1)
     seed: int = setting(0, "random seed: same seed, same data order, same result")
-    patience: int = setting(0, "early stopping: epochs without validation-loss improvement (0: off)")
-    min_delta: float = setting(0.0, "early stopping: the least decrease that counts as an improvement")
+    patience: int = setting(0, "early stopping: epochs without validation-loss improvement (0: off)", at_least=0)
+    min_delta: float = setting(0.0, "early stopping: the least decrease that counts as an improvement", at_least=0)
     parallel: str = setting("jit", "jit over a device Mesh, or pmap", choices=("jit", "pmap"))
     resume: bool = setting(False, "continue the run in --workdir from its last checkpoint")
-    checkpoint_every: int = setting(0, "also checkpoint every N steps within an epoch")
+    checkpoint_every: int = setting(0, "also checkpoint every N steps within an epoch", at_least=0)
     # Raise it when epochs are a step or two long (full-graph node tasks), where saving would cost more than
     # training.
-    checkpoint_epochs: int = setting(1, "save at the end of every N-th epoch (and of the last)")
-    keep_checkpoints: int = setting(3, "checkpoints kept in the workdir")
-    log_every: int = setting(50, "steps between host syncs (progress bar, NaN check)")
+    checkpoint_epochs: int = setting(1, "save at the end of every N-th epoch (and of the last)", at_least=1)
+    keep_checkpoints: int = setting(3, "checkpoints kept in the workdir", at_least=1)
+    allow_changed: str = setting("", "with --resume: settings that may differ from the run's (e.g. lr,epochs; "
+                                     "'all' for any); others must match", metavar="NAMES")
+    divergence: float = setting(100.0, "stop when the training loss exceeds its first logged value L0 by D x "
+                                       "max(|L0|, 1) (0: off)", metavar="D", at_least=0)
+    log_every: int = setting(50, "steps between host syncs (progress bar, NaN and divergence checks)",
+                             at_least=1)
     progress: bool = setting(True, "progress bars")
     plots: bool = setting(True, "learning curves and confusion matrix as PNG")
 

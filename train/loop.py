@@ -1,13 +1,16 @@
 """`train_and_evaluate(config, workdir)`: the one training loop behind the CLIs, notebooks and tests.
 
-It knows iteration, placement, checkpointing, logging, the NaN stop and early stopping. Everything about the
-kind of learning (the model's fields, the state, the step bodies, the metrics, the headline) belongs to the task
-the model card names (train.tasks).
+It knows iteration, placement, checkpointing, logging, the stops (NaN, divergence, Ctrl-C; train.stops) and
+early stopping. Everything about the kind of learning (the model's fields, the state, the step bodies, the
+metrics, the headline) belongs to the task the model card names (train.tasks).
+
+A run checks everything it can before it writes to its workdir (train.workdir): the data loads, the task
+builds, the workdir is usable and holds no other run, and a resumed run's settings and checkpoint are sound.
 """
 from __future__ import annotations
 
 import dataclasses
-import math
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -23,12 +26,10 @@ from train.config import TrainConfig
 from train.data import eval_batches, load_for_run, train_batches
 from train.parallel import check_divisible, make_parallel
 from train.state import TrainState
+from train.stops import StopRequest, TrainingInterrupted, check_step_metrics
 from train.tasks import task_for
+from train.workdir import allowed_changes, check_epochs, check_same_settings, check_usable, saved_config
 from zoo.errors import ZooError
-
-
-class NonFiniteLossError(ZooError, FloatingPointError):
-    """The training loss became NaN or infinite."""
 
 
 @dataclasses.dataclass
@@ -39,8 +40,8 @@ class TrainResult:
 
 
 def _fresh_record() -> dict[str, Any]:
-    return {"step": 0, "history": [], "best_val_loss": None, "bad_epochs": 0,
-            "epoch_sums": {}, "stop_reason": None}
+    return {"step": 0, "epoch": 0, "epoch_examples": 0, "history": [], "best_val_loss": None, "bad_epochs": 0,
+            "epoch_sums": {}, "first_losses": {}, "stop_reason": None}
 
 
 class _Run:
@@ -61,14 +62,31 @@ class _Run:
         self.train_step = self.parallel.compile_train(self.task.train_step)
         self.eval_step = None  # compiled on first use: tasks without held-out batches have no eval step
 
-    def restore_or_start(self, checkpointer: Checkpointer) -> tuple[Any, dict]:
-        latest = checkpointer.latest_step()
-        if latest is None:
-            return self.template, _fresh_record()
-        if not self.config.run.resume:
-            raise ZooError(f"{self.workdir} already holds checkpoints (latest at step {latest}); pass --resume to "
-                           "continue that run, or choose a new --workdir")
-        return checkpointer.restore(self.template)
+    def restore_or_start(self) -> tuple[Any, dict, Checkpointer | None]:
+        """The state and record to start from, checked before anything is written: a fresh start, or the
+        newest checkpoint of the run being resumed (same settings, intact files, fitting arrays)."""
+        directory = self.workdir / "checkpoints"
+        if not directory.is_dir() or not any(p.name.isdigit() for p in directory.iterdir()):
+            if self.config.run.resume and self.main:
+                print(f"note: --resume found no checkpoint in {self.workdir}; starting fresh", file=sys.stderr)
+            return self.template, _fresh_record(), None
+        checkpointer = Checkpointer(directory, keep=self.config.run.keep_checkpoints)
+        try:
+            latest = checkpointer.latest_step()
+            if not self.config.run.resume:
+                raise ZooError(f"{self.workdir} already holds checkpoints (latest at step {latest}); pass "
+                               "--resume to continue that run, or choose a new --workdir")
+            record = checkpointer.record(latest)
+            saved = saved_config(self.workdir, record)
+            if saved is not None:
+                check_same_settings(saved, self.config)
+            state, record = checkpointer.restore(self.template, latest)
+        except BaseException:
+            checkpointer.close()
+            raise
+        record = _upgrade(record, self.task.steps_per_epoch, saved)
+        check_epochs(record["epoch"], self.config)
+        return state, record, checkpointer
 
     def evaluate(self, state, split: str) -> dict[str, Any]:
         """The task's metrics over every real example of `split`."""
@@ -82,15 +100,21 @@ class _Run:
         return self.task.metrics({k: np.concatenate([r[k] for r in kept]) for k in kept[0]})
 
 
-def _add_sums(sums: dict[str, float], metrics: list[dict], first_step: int) -> None:
+def _upgrade(record: dict, steps_per_epoch: int, saved: dict | None) -> dict:
+    """Records written before the run kept its epoch position ("epoch", "epoch_examples") derive it from the
+    step counter and the batch size they ran with."""
+    if "epoch" not in record:
+        batch_size = (saved or {}).get("data", {}).get("batch_size", 0)
+        record = {**record, "epoch": record["step"] // steps_per_epoch,
+                  "epoch_examples": record["step"] % steps_per_epoch * batch_size}
+    return {"first_losses": {}, **record}
+
+
+def _add_sums(sums: dict[str, float], metrics: list[dict], first_step: int, record: dict, settings,
+              last_saved: int | None) -> None:
     for offset, m in enumerate(metrics):
         values = {k: float(v) for k, v in m.items()}
-        if not all(math.isfinite(v) for v in values.values()):
-            raise NonFiniteLossError(
-                f"training loss became {values.get('loss')} at step {first_step + offset}. Nothing was saved after "
-                "the last finite step, so the last good checkpoint is intact. Lower --lr, add --clip-norm 1.0, "
-                "or check the data for NaN/inf values."
-            )
+        check_step_metrics(values, first_step + offset, record["first_losses"], settings.divergence, last_saved)
         for k, v in values.items():
             sums[k] = sums.get(k, 0.0) + v
         sums["batches"] = sums.get("batches", 0) + 1
@@ -103,60 +127,79 @@ def train_and_evaluate(config: TrainConfig, workdir: str | Path, *, devices=None
     (every network's params and optimizer, rng, data position, history).
     """
     workdir = Path(workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
+    check_usable(workdir)
+    allowed_changes(config.run.allow_changed)  # a misspelt name fails now, not at the resume that needs it
     run = _Run(config, workdir, devices)
-    task, parallel, settings = run.task, run.parallel, config.run
+    task, parallel, settings, batch_size = run.task, run.parallel, config.run, config.data.batch_size
+    host_state, record, checkpointer = run.restore_or_start()
+    # Every check has passed: only now does the run write to its workdir.
+    workdir.mkdir(parents=True, exist_ok=True)
     if run.main:
         report.write_config(workdir, dataclasses.asdict(config))
         task.write_run_files(workdir)
-    checkpointer = Checkpointer(workdir / "checkpoints", keep=settings.keep_checkpoints)
-    host_state, record = run.restore_or_start(checkpointer)
+    checkpointer = checkpointer or Checkpointer(workdir / "checkpoints", keep=settings.keep_checkpoints)
     state = parallel.put_state(host_state)
     log = report.RunLog(workdir, record["history"], enabled=run.main)
     spe, step = task.steps_per_epoch, int(record["step"])
     started, first_step = time.perf_counter(), step
+    config_record = dataclasses.asdict(config)
+    last_saved = checkpointer.latest_step()
 
-    def checkpoint(sums):
-        record.update(step=step, epoch_sums=dict(sums))
+    def checkpoint(sums, epoch: int, in_epoch: int):
+        nonlocal last_saved
+        record.update(step=step, epoch=epoch, epoch_examples=in_epoch * batch_size, epoch_sums=dict(sums),
+                      config=config_record)
         checkpointer.save(step, parallel.get_state(state), record)
+        last_saved = step
 
     try:
-        for epoch in range(step // spe, settings.epochs):
-            if record["stop_reason"]:
-                break
-            sums = dict(record["epoch_sums"]) if step % spe else {}
-            pending: list = []
-            bar = tqdm(total=spe, initial=step % spe, desc=f"epoch {epoch + 1}/{settings.epochs}", leave=False,
-                       disable=not (settings.progress and run.main))
-            for batch in train_batches(run.dataset.splits["train"], config.data.batch_size, settings.seed, epoch,
-                                       step % spe, task.shards):
-                state, metrics = run.train_step(state, parallel.put_batch(batch))
-                step += 1
-                pending.append(metrics)
-                bar.update()
-                end_of_epoch = step % spe == 0
-                save_now = bool(settings.checkpoint_every) and step % settings.checkpoint_every == 0 and not end_of_epoch
-                # Sync with the device only every log_every steps, and always before a save so
-                # the checkpoint's running sums include every step it has taken.
-                if len(pending) >= settings.log_every or end_of_epoch or save_now:
-                    fetched = [{k: parallel.scalar(v) for k, v in m.items()} for m in pending]
-                    _add_sums(sums, fetched, step - len(pending) + 1)
-                    pending = []
-                    bar.set_postfix(loss=f"{sums['loss'] / sums['batches']:.4f}")
-                if save_now:
-                    checkpoint(sums)
-            bar.close()
+        with StopRequest() as stop:
+            for epoch in range(record["epoch"], settings.epochs):
+                if record["stop_reason"]:
+                    break
+                in_epoch = record["epoch_examples"] // batch_size if epoch == record["epoch"] else 0
+                sums = dict(record["epoch_sums"]) if in_epoch else {}
+                pending: list = []
+                bar = tqdm(total=spe, initial=in_epoch, desc=f"epoch {epoch + 1}/{settings.epochs}", leave=False,
+                           disable=not (settings.progress and run.main))
+                for batch in train_batches(run.dataset.splits["train"], batch_size, settings.seed, epoch,
+                                           in_epoch, task.shards):
+                    state, metrics = run.train_step(state, parallel.put_batch(batch))
+                    step += 1
+                    in_epoch += 1
+                    pending.append(metrics)
+                    bar.update()
+                    end_of_epoch = in_epoch == spe
+                    stopping = stop.requested and not end_of_epoch  # read once: Ctrl-C may land at any moment
+                    save_now = (bool(settings.checkpoint_every) and step % settings.checkpoint_every == 0
+                                and not end_of_epoch) or stopping
+                    # Sync with the device only every log_every steps, and always before a save so the
+                    # checkpoint's running sums include every step it has taken, all of them checked.
+                    if len(pending) >= settings.log_every or end_of_epoch or save_now:
+                        fetched = [{k: parallel.scalar(v) for k, v in m.items()} for m in pending]
+                        _add_sums(sums, fetched, step - len(pending) + 1, record, settings, last_saved)
+                        pending = []
+                        bar.set_postfix(loss=f"{sums['loss'] / sums['batches']:.4f}")
+                    if save_now:
+                        checkpoint(sums, epoch, in_epoch)
+                    if stopping:
+                        raise _interrupted(step, workdir)
+                bar.close()
 
-            epoch_record = {"epoch": epoch + 1, "step": step}
-            epoch_record.update({f"train_{k}": v / sums["batches"] for k, v in sums.items() if k != "batches"})
-            if "validation" in run.dataset.splits:
-                val = run.evaluate(state, "validation")
-                epoch_record.update({f"val_{k}": v for k, v in val.items() if isinstance(v, float)})
-                _early_stopping(record, val["loss"], settings, epoch + 1)
-            record["history"].append(epoch_record)
-            log.log_epoch(epoch_record)
-            if (epoch + 1) % settings.checkpoint_epochs == 0 or epoch + 1 == settings.epochs or record["stop_reason"]:
-                checkpoint({})
+                epoch_record = {"epoch": epoch + 1, "step": step}
+                epoch_record.update({f"train_{k}": v / sums["batches"] for k, v in sums.items() if k != "batches"})
+                if "validation" in run.dataset.splits:
+                    val = run.evaluate(state, "validation")
+                    epoch_record.update({f"val_{k}": v for k, v in val.items() if isinstance(v, float)})
+                    _early_stopping(record, val["loss"], settings, epoch + 1)
+                record["history"].append(epoch_record)
+                log.log_epoch(epoch_record)
+                stopping = stop.requested and epoch + 1 < settings.epochs
+                if ((epoch + 1) % settings.checkpoint_epochs == 0 or epoch + 1 == settings.epochs
+                        or record["stop_reason"] or stopping):
+                    checkpoint({}, epoch + 1, 0)
+                if stopping:
+                    raise _interrupted(step, workdir)
     finally:
         log.close()
         checkpointer.close()
@@ -189,6 +232,11 @@ def train_and_evaluate(config: TrainConfig, workdir: str | Path, *, devices=None
             report.plot_curves(record["history"], workdir / "learning_curves.png")
         task.write_reports(workdir, test)
     return TrainResult(summary=summary, state=final_state, model=task.result_model())
+
+
+def _interrupted(step: int, workdir: Path) -> TrainingInterrupted:
+    return TrainingInterrupted(f"interrupted: stopped after step {step} and saved a checkpoint in {workdir}; run "
+                               "the same command with --resume to continue", step)
 
 
 def _early_stopping(record: dict, val_loss: float, settings, epoch: int) -> None:

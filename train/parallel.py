@@ -21,16 +21,6 @@ from zoo.errors import SettingError, UnknownNameError
 MODES = ("jit", "pmap")
 
 
-def initialize_distributed(coordinator: str, num_processes: int, process_id: int, timeout_s: int = 300) -> None:
-    """Join a multi-process run (multi-host TPU/GPU, or several CPU processes).
-
-    A peer that never shows up makes every process fail after `timeout_s`
-    instead of waiting forever.
-    """
-    jax.distributed.initialize(coordinator_address=coordinator, num_processes=num_processes, process_id=process_id,
-                               initialization_timeout=timeout_s)
-
-
 def check_divisible(batch_size: int, num_devices: int, what: str = "batch size") -> None:
     if batch_size % num_devices:
         lower = batch_size - batch_size % num_devices

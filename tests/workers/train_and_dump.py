@@ -129,7 +129,7 @@ def main() -> None:
         if mode not in ("jit", "pmap") or model not in RUNS:
             p.error(f"a run is [MODEL/]jit|pmap[:N] with MODEL one of {', '.join(RUNS)}, got {run!r}")
 
-    from train.parallel import initialize_distributed
+    from train.distributed import initialize_distributed
 
     if args.coordinator:
         initialize_distributed(args.coordinator, args.num_processes, args.process_id, args.init_timeout)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -163,8 +164,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.length < 1:
         parser.error("--length must be at least 1")
-    if args.temperature < 0:
-        parser.error("--temperature must be >= 0 (0 = greedy)")
+    if not (0 <= args.temperature < math.inf):  # also refuses nan, which compares false with everything
+        parser.error(f"--temperature must be a finite number >= 0 (0 = greedy), got {args.temperature}")
     if args.top_k < 0:
         parser.error("--top-k must be >= 0 (0 = no filtering)")
     if args.num_samples < 1:

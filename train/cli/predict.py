@@ -2,6 +2,7 @@
 
     zoo-predict efficientnet_lite0 --weights imagenet cat.jpg
     zoo-predict resnet18 --weights resnet18.pth a.png b.png --top 3 --json
+    zoo-predict resnet18 --weights flowers5.pth --num-classes 5 rose.jpg   # a checkpoint with its own head
     zoo-predict efficientnet_lite0 cat.jpg --saliency out/   # + saliency maps and first-layer filters as PNG
 """
 from __future__ import annotations
@@ -14,13 +15,9 @@ from pathlib import Path
 import numpy as np
 
 from train.cli.errors import run_command
-from zoo.errors import ZooError
+from train.data.images import ImageReadError, read_image, small_image_warning  # noqa: F401 (ImageReadError: API)
 
 CHUNK = 16  # images per forward pass; the last chunk is padded so one compiled shape serves all
-
-
-class ImageReadError(ZooError, OSError):
-    """An image file that is missing or that PIL cannot decode."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,24 +27,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("images", nargs="+", metavar="IMAGE", help="image files (anything PIL reads)")
     p.add_argument("--weights", metavar="SOURCE", help="a weights file (.pth/.pt/.safetensors/.npz), a name from the model card's "
                                      "pretrained weights (e.g. imagenet), or pip:DIST/PATH; default: the card's")
+    p.add_argument("--num-classes", type=int, metavar="N", help="classes of the checkpoint's classifier head, "
+                   "when it differs from the model card's default (e.g. a fine-tuned checkpoint)")
     p.add_argument("--top", type=int, default=5, metavar="K", help="classes to show per image (default 5)")
     p.add_argument("--json", action="store_true", help="print one JSON document instead of text")
     p.add_argument("--saliency", metavar="DIR", help="also write DIR/<image>_saliency.png (gradient of the top "
                                                      "class score w.r.t. the pixels) and DIR/filters.png")
     return p
-
-
-def read_image(path: Path, channels: int) -> np.ndarray:
-    """uint8 [H, W, 3] (RGB; grey, palette and RGBA images converted) or [H, W] for one-channel models."""
-    from PIL import Image, UnidentifiedImageError
-
-    if not path.is_file():
-        raise ImageReadError(f"image {path} does not exist")
-    try:
-        with Image.open(path) as img:
-            return np.asarray(img.convert("L" if channels == 1 else "RGB"))
-    except (UnidentifiedImageError, OSError) as err:
-        raise ImageReadError(f"cannot read image {path}: {err}") from None
 
 
 def prepare(img: np.ndarray, card) -> np.ndarray:
@@ -64,6 +50,16 @@ def prepare(img: np.ndarray, card) -> np.ndarray:
     return (resized / 255.0).reshape(shape)
 
 
+def input_size(card) -> tuple[int, int]:
+    """(height, width) of the pixels the model sees: the card's crop (or resize) when it has preprocessing, else
+    the size `prepare` resizes to."""
+    if card.preprocessing:
+        side = card.preprocessing.get("crop") or card.preprocessing.get("resize")
+        if side:
+            return side, side
+    return tuple(card.example_input_shape[:2])
+
+
 def class_labels(num_classes: int) -> list[str]:
     if num_classes == 1000:
         from zoo.vision.imagenet import imagenet_class_names
@@ -72,22 +68,46 @@ def class_labels(num_classes: int) -> list[str]:
     return [f"class {i}" for i in range(num_classes)]
 
 
+def load_for_inference(model_name: str, weights: str | None, num_classes: int | None):
+    """(model, variables) with every variable, the classifier head included, from the weights file."""
+    import zoo
+    from zoo.weights import WeightsMismatchError, load_pretrained
+
+    try:
+        # strict: a head that does not fit must not be replaced by a random one, as transfer learning would.
+        return load_pretrained(model_name, weights, num_classes=num_classes, strict=True)
+    except WeightsMismatchError as err:
+        default = getattr(zoo.create(model_name), "num_classes", None)
+        if default is None:
+            raise
+        now = f"--num-classes {num_classes}" if num_classes is not None else f"the card's default {default}"
+        raise WeightsMismatchError(
+            f"{err}\nIf only the classifier head differs, the checkpoint was trained for another number of classes "
+            f"than {now}: pass --num-classes N, N being the head's output count in the shape mismatches above."
+        ) from None
+
+
 def predict(model_name: str, weights: str | None, image_paths: list[str], top: int,
-            saliency_dir: str | None = None) -> list[dict]:
+            saliency_dir: str | None = None, num_classes: int | None = None) -> list[dict]:
     """[{'image', 'predictions': [{'index', 'label', 'probability'}, ...top]}] in the order given.
 
     With `saliency_dir`, each result also names the PNGs written there (key 'saliency').
+    `num_classes` sets the model's field for checkpoints whose head differs from the card's default.
     """
     import jax
 
     import zoo
-    from zoo.weights import load_pretrained
 
     card = zoo.model_card(model_name)
     shape = tuple(card.example_input_shape)
     channels = 3 if card.preprocessing else (shape[2] if len(shape) == 3 else 1)
-    images = [prepare(read_image(Path(p), channels), card) for p in image_paths]  # fail before loading weights
-    model, variables = load_pretrained(model_name, weights)
+    pixels = [read_image(Path(p), channels) for p in image_paths]  # fail before loading weights
+    for path, img in zip(image_paths, pixels):
+        warning = small_image_warning(path, img.shape[:2], input_size(card))
+        if warning:
+            print(f"zoo-predict: warning: {warning}", file=sys.stderr)
+    images = [prepare(img, card) for img in pixels]
+    model, variables = load_for_inference(model_name, weights, num_classes)
     forward = jax.jit(lambda v, x: jax.nn.softmax(model.apply(v, x, train=False), axis=-1))
     chunk = min(CHUNK, len(images))
     probs = []
@@ -123,8 +143,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.top < 1:
         build_parser().error("--top must be at least 1")
+    if args.num_classes is not None and args.num_classes < 1:
+        build_parser().error("--num-classes must be at least 1")
     return run_command("zoo-predict", lambda: _print(predict(args.model, args.weights, args.images, args.top,
-                                                             args.saliency), args))
+                                                             args.saliency, args.num_classes), args))
 
 
 def _print(results: list[dict], args: argparse.Namespace) -> int:

@@ -3,11 +3,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 from pathlib import Path
 
 from train.cli.errors import run_command
 from train.cli.flags import add_config_flags, given_settings, parse_override
+from train.stops import TrainingInterrupted
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -68,7 +70,7 @@ def config_from_args(args: argparse.Namespace):
 
 def run(args: argparse.Namespace) -> dict:
     from train import train_and_evaluate
-    from train.parallel import initialize_distributed
+    from train.distributed import initialize_distributed
 
     if args.coordinator:
         initialize_distributed(args.coordinator, args.num_processes, args.process_id, args.init_timeout)
@@ -106,7 +108,13 @@ def main(argv: list[str] | None = None) -> int:
             import zoo
             print(json.dumps(zoo.card(args.model), indent=2, default=str))
             return 0
-        print(headline(run(args)))
+        try:
+            summary = run(args)
+        except TrainingInterrupted as stopped:
+            given = list(sys.argv[1:] if argv is None else argv)
+            again = shlex.join(["zoo-train", *given, *([] if "--resume" in given else ["--resume"])])
+            raise TrainingInterrupted(f"{stopped}:\n  {again}", stopped.step) from None
+        print(headline(summary))
         return 0
 
     return run_command("zoo-train", command)

@@ -23,6 +23,7 @@ import tensorflow_datasets as tfds
 
 from train.data.graph_sources import GraphSource
 from train.data.sources import Dataset
+from train.data.tfds_fetch import data_source
 from zoo.errors import DataError
 
 NUM_NODES, NODE_FEATURES, EDGE_INDEX, EDGE_FEATURES, NUM_EDGES, LABELS = (
@@ -96,7 +97,7 @@ def load_graphs(name: str, data_dir: str | None, download: bool) -> Dataset:
     known = set(builder.info.splits)
     # OGB ships train/validation/test; with nothing known (TFDS mock data) every split name is accepted.
     split_names = ["train", "validation", "test"] if not known or "validation" in known else ["train", "test"]
-    sources = tfds.data_source(name, split=split_names, data_dir=data_dir, download=download)
+    sources = data_source(name, split_names, data_dir, download, builder)
     splits = {split: read_split(name, split, source) for split, source in zip(split_names, sources)}
     return Dataset(f"tfds:{name}", splits, "graph", 2, (int(features[NODE_FEATURES].shape[-1]),),
                    class_names=list(CLASS_NAMES), graph_level="graph", fixed_splits="validation" in splits,

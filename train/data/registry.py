@@ -14,9 +14,10 @@ from typing import Callable
 
 from train.data import corpus, graph_sets, idx, sklearn_sets, text as text_sets, tfds_source, transduction
 from train.data.catalog import LOADERS, DataRequest, list_datasets, offline, register_dataset
+from train.data.network import NetworkUnavailableError
 from train.data.sources import ArraySource, Dataset, MissingDataError, carve_validation
 from train.data.text import TextOptions
-from zoo.errors import UnknownNameError
+from zoo.errors import DataError, UnknownNameError
 from zoo.registry import suggest
 
 
@@ -28,6 +29,7 @@ def load_dataset(name: str, *, data_dir: str | None = None, validation_fraction:
     `download=None` means: fetch through TFDS unless `$ZOO_OFFLINE` is set.
     `text` says how text sets are read and tokenized (ignored by the others).
     """
+    check_data_dir(data_dir)
     request = DataRequest(data_dir or os.environ.get("ZOO_DATA_DIR"), (not offline()) if download is None else download,
                           text or TextOptions(), validation_fraction, seed)
     if name.startswith("tfds:"):
@@ -53,6 +55,17 @@ def load_dataset(name: str, *, data_dir: str | None = None, validation_fraction:
         dataset.splits = {"train": train, **({"validation": val} if val is not None else {}),
                           "test": dataset.splits["test"]}
     return dataset
+
+
+def check_data_dir(data_dir: str | None) -> None:
+    """A data folder that is not there is a typo or an unmounted disk; without this check the loaders would look
+    past it and, online, start a download."""
+    given, where = (data_dir, "--data-dir") if data_dir else (os.environ.get("ZOO_DATA_DIR"), "ZOO_DATA_DIR")
+    if given and not Path(given).expanduser().is_dir():
+        what = "is a file, not a directory" if Path(given).expanduser().exists() else "does not exist"
+        raise DataError(
+            f"{where} {given} {what}. Fix: pass --data-dir DIR (or set ZOO_DATA_DIR) to an existing directory that "
+            "holds the data set's files, or leave both out to use the data set's default source.")
 
 
 def load_for_run(config) -> Dataset:
@@ -119,6 +132,8 @@ def _idx_loader(name: str) -> Callable[[DataRequest], Dataset]:
         if request.download:
             try:
                 return dataclasses.replace(tfds_source.load(name, None, True), name=name)
+            except NetworkUnavailableError as err:
+                fetch_error = err.reason
             except Exception as err:  # offline, blocked, or TFDS failure: report all we tried
                 fetch_error = f"TFDS could not fetch it either ({type(err).__name__}: {err})"
         else:
@@ -173,6 +188,8 @@ def _shakespeare(request: DataRequest) -> Dataset:
         try:
             return dataclasses.replace(tfds_source.load_corpus("tiny_shakespeare", None, True, request.text),
                                        name="shakespeare")
+        except NetworkUnavailableError as err:
+            fetch_error = err.reason
         except Exception as err:  # offline, blocked, or TFDS failure: report all we tried
             fetch_error = f"TFDS could not fetch tiny_shakespeare either ({type(err).__name__}: {err})"
     else:

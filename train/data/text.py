@@ -5,7 +5,7 @@ train split only (validation and test words it never saw become `<unk>`, as they
 """
 from __future__ import annotations
 
-import csv
+import collections
 import dataclasses
 from pathlib import Path
 from typing import Sequence
@@ -13,7 +13,8 @@ from typing import Sequence
 import numpy as np
 
 from train.data.sources import Dataset, MissingDataError, split_indices
-from zoo.errors import SettingError, ZooError
+from train.data.text_files import csv_rows, read_utf8
+from zoo.errors import DataError, SettingError
 from zoo.text import TextCodec, Vocab, make_tokenizer
 
 TEXT_COLUMNS = ("text", "review", "sentence")
@@ -23,7 +24,7 @@ TEST_SEED = 0  # the held-out test set is a property of the data, not of the run
 LM_SPLIT = (0.90, 0.05, 0.05)  # train / validation / test, by position in a plain-text corpus
 
 
-class TextDataError(ZooError, ValueError):
+class TextDataError(DataError):
     """A text file that cannot serve as the data set asked for (columns, labels, too little text)."""
 
 
@@ -166,8 +167,7 @@ def _pick_column(header: list[str], wanted: str, candidates: tuple[str, ...], ro
 
 def read_csv(path: Path, options: TextOptions) -> tuple[list[str], list[str], tuple[str, str]]:
     """(texts, labels, (text_column, label_column)) of a CSV file with a header row."""
-    with open(path, newline="", encoding="utf-8") as f:
-        reader = csv.reader(f)
+    with csv_rows(path) as reader:
         header = next(reader, None)
         if not header:
             raise TextDataError(f"{path} is empty; a text CSV needs a header row and one row per example")
@@ -195,6 +195,65 @@ def sibling_test_file(train_path: Path) -> Path | None:
     return candidate if candidate.is_file() else None
 
 
+def rows_needed(fractions: Sequence[float], train_rows: int = 1) -> int:
+    """The fewest rows that leave `train_rows` train examples once each fraction in turn is held out (a held-out
+    part takes at least one row, as split_indices does)."""
+    n = 1
+    while _train_left(n, fractions) < train_rows:
+        n += 1
+    return n
+
+
+def _train_left(n: int, fractions: Sequence[float]) -> int:
+    for fraction in fractions:
+        n = len(split_indices(n, fraction, 0)[0])
+    return n
+
+
+def check_enough_rows(path: Path, labels: list[str], *, held_out_test: bool, validation_fraction: float) -> None:
+    """A file too small to split would fail later as an empty split or a test label 'never seen in train'. Train
+    must keep at least one row per class; the split is random, so that is necessary, not always enough
+    (check_held_out_classes catches the rest)."""
+    n, classes = len(labels), len(set(labels))
+    carved = ([("test", TEST_FRACTION)] if held_out_test else []) + \
+        ([("validation", validation_fraction)] if validation_fraction > 0 else [])
+    need = rows_needed([fraction for _, fraction in carved], classes)
+    if n >= need:
+        return
+    splits = ["train", *(split for split, _ in carved)]
+    how = ", then ".join(f"{fraction:.0%} as {split}" for split, fraction in carved)
+    # Only the ways that would make this file enough.
+    ways = [way for way, split in (("give a separate test file as csv:TRAIN.csv,TEST.csv", "test"),
+                                   ("pass --validation-fraction 0 to skip validation", "validation"))
+            if split in splits and n >= rows_needed([f for other, f in carved if other != split], classes)]
+    raise TextDataError(
+        f"{path} has {n} example row{'s' if n != 1 else ''}, too few to split into {', '.join(splits[:-1])} and "
+        f"{splits[-1]}: it needs at least {need}, so that after zoo holds out {how} (at least one row each) the "
+        f"train split keeps one row per class ({classes} here). Add rows (a "
+        f"classifier needs dozens per class to learn anything){''.join(', or ' + way for way in ways)}.")
+
+
+def check_two_classes(path: Path, labels: list[str], label_column: str) -> None:
+    names = sorted(set(labels))
+    if len(names) < 2:
+        raise TextDataError(
+            f"{path}: every row has the same {label_column!r} value, {names[0]!r}, and a classifier needs at least "
+            f"two classes to tell apart. Add rows of the other class(es), or, if the labels live in another "
+            f"column, name it with --label-column.")
+
+
+def check_held_out_classes(path: Path, train_labels: list[str], test_labels: list[str], label_column: str) -> None:
+    """When test is carved out of the file, a class with very few rows can land in test only."""
+    missing = sorted(set(test_labels) - set(train_labels))
+    if missing:
+        counts = collections.Counter(train_labels) + collections.Counter(test_labels)
+        rows = ", ".join(f"{label!r}: {counts[label]} row{'s' if counts[label] != 1 else ''}" for label in missing[:5])
+        raise TextDataError(
+            f"{path}: the {label_column!r} class(es) {rows} all fell into the {TEST_FRACTION:.0%} held out as test, "
+            f"leaving none to train on: the file has too few rows of them. Add rows of those classes, or give a "
+            f"separate test file as csv:TRAIN.csv,TEST.csv.")
+
+
 def load_csv(spec: str, options: TextOptions, *, validation_fraction: float, seed: int, name: str | None = None
              ) -> Dataset:
     """`spec` is 'TRAIN.csv' or 'TRAIN.csv,TEST.csv'. One file: its '_test' sibling if present, otherwise a
@@ -207,6 +266,9 @@ def load_csv(spec: str, options: TextOptions, *, validation_fraction: float, see
             raise MissingDataError(f"no CSV file at {path}; check the path given to csv:")
     test_path = paths[1] if len(paths) == 2 else sibling_test_file(paths[0])
     train_texts, train_labels, columns = read_csv(paths[0], options)
+    check_enough_rows(paths[0], train_labels, held_out_test=test_path is None,
+                      validation_fraction=validation_fraction)
+    check_two_classes(paths[0], train_labels, columns[1])
     if test_path is not None:
         test_texts, test_labels, _ = read_csv(test_path, dataclasses.replace(
             options, text_column=columns[0], label_column=columns[1]))
@@ -215,6 +277,7 @@ def load_csv(spec: str, options: TextOptions, *, validation_fraction: float, see
         keep, held = split_indices(len(train_texts), TEST_FRACTION, TEST_SEED)
         test_texts, test_labels = [train_texts[i] for i in held], [train_labels[i] for i in held]
         train_texts, train_labels = [train_texts[i] for i in keep], [train_labels[i] for i in keep]
+        check_held_out_classes(paths[0], train_labels, test_labels, columns[1])
         where = f"{paths[0]} ({TEST_FRACTION:.0%} held out as test)"
     train_y, test_y, class_names = label_ids(train_labels, test_labels)
     return text_classification(
@@ -253,6 +316,6 @@ def load_text_file(path: str | Path, options: TextOptions, name: str | None = No
     if not path.is_file():
         raise MissingDataError(f"no text file at {path}; check the path given to text:")
     tokenizer = options.make_tokenizer("char")
-    tokens = tokenizer(path.read_text(encoding="utf-8"))
+    tokens = tokenizer(read_utf8(path))
     return language_model(name or f"text:{path}", split_by_position(tokens), tokenizer, options,
                           f"{tokenizer.name}-level language modelling on {path} (90/5/5 split by position)")

@@ -13,6 +13,7 @@ import numpy as np
 from train.data import text as text_sets
 from train.data.sources import Dataset
 from train.data.text import TextOptions
+from train.data.tfds_fetch import data_source
 from zoo.errors import SettingError
 
 
@@ -66,7 +67,7 @@ def load(name: str, data_dir: str | None, download: bool, *, text: TextOptions |
     split_names = {"train": "train", "test": "test"}
     if "validation" in builder.info.splits:
         split_names["validation"] = "validation"
-    sources = tfds.data_source(name, split=list(split_names.values()), data_dir=data_dir, download=download)
+    sources = data_source(name, list(split_names.values()), data_dir, download, builder)
     splits = dict(zip(split_names, sources))
     class_names = list(features[y_key].names)
     if _is_text(features[x_key]):
@@ -99,7 +100,7 @@ def load_translation(name: str, data_dir: str | None, download: bool, x_key: str
     from train.data import transduction
 
     def read(split):
-        source = tfds.data_source(name, split=split, data_dir=data_dir, download=download)
+        source = data_source(name, split, data_dir, download)
         return [(_as_str(r[x_key]), _as_str(r[y_key])) for r in (source[i] for i in range(len(source)))]
 
     pairs = {"train": read("train")}  # downloads and prepares the set: its split names are known after this
@@ -118,11 +119,12 @@ def load_corpus(name: str, data_dir: str | None, download: bool, options: TextOp
     character tokens unless options.tokenizer says otherwise."""
     import tensorflow_datasets as tfds
 
-    known = set(tfds.builder(name, data_dir=data_dir).info.splits)
+    builder = tfds.builder(name, data_dir=data_dir)
+    known = set(builder.info.splits)
     # Use the shipped splits when there are all three (or the split list is unknown, as under mock_data);
     # otherwise cut train by position like a plain-text file.
     split_names = ["train", "validation", "test"] if not known or {"validation", "test"} <= known else ["train"]
-    sources = tfds.data_source(name, split=split_names, data_dir=data_dir, download=download)
+    sources = data_source(name, split_names, data_dir, download, builder)
     tokenizer = options.make_tokenizer("char")
     split_tokens = {}
     for split, source in zip(split_names, sources):

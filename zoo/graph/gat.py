@@ -4,7 +4,8 @@ Each head projects the nodes (z = x W), scores every edge j -> i (and each node'
 LeakyReLU(a_src . z_j + a_dst . z_i), turns the scores into a softmax over the edges arriving at i, and
 sums the senders' z with those weights. Heads are concatenated (or averaged), then `bias` is added.
 The softmax per receiving node is jraph.segment_softmax, so padding edges (which jraph.pad_with_graphs
-points at padding nodes) never enter a real node's softmax.
+points at padding nodes) never enter a real node's softmax. Like GATConv, every node attends to itself exactly
+once: loops the graph already has are masked out of the softmax (score -inf) and one loop per node is added.
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import jax
 import jax.numpy as jnp
 import jraph
 
-from zoo.graph.self_loops import with_self_loops
+from zoo.graph.self_loops import with_one_self_loop_per_node
 
 
 class GATLayer(nn.Module):
@@ -39,9 +40,11 @@ class GATLayer(nn.Module):
         glorot = nn.initializers.glorot_uniform(in_axis=-1, out_axis=-2)
         att_src = self.param("att_src", glorot, (self.heads, self.features), self.param_dtype).astype(z.dtype)
         att_dst = self.param("att_dst", glorot, (self.heads, self.features), self.param_dtype).astype(z.dtype)
-        senders, receivers = with_self_loops(graph.senders, graph.receivers, num_nodes)
+        senders, receivers, keep = with_one_self_loop_per_node(graph.senders, graph.receivers, num_nodes)
         scores = (z * att_src).sum(-1)[senders] + (z * att_dst).sum(-1)[receivers]  # [E + N, H]
         scores = nn.leaky_relu(scores.astype(jnp.float32), self.negative_slope)
+        # exp(-inf) = 0 leaves the graph's own loops out; each node's added loop keeps its softmax finite.
+        scores = jnp.where(keep[:, None], scores, -jnp.inf)
         weights = jraph.segment_softmax(scores, receivers, num_nodes)  # sums to 1 over each node's in-edges
         if self.attention_dropout:
             weights = nn.Dropout(self.attention_dropout, deterministic=not train)(weights)

@@ -2,11 +2,12 @@
 
 Submodules follow torchvision's names (`conv1`, `layer2_0/downsample_0`, `fc`), so its
 state dicts port through `zoo.weights.convert.torch_to_flax` unchanged. A small-image
-stem (3x3 stride-1 conv1, no max-pool) serves 28-32 px inputs such as CIFAR.
+stem (3x3 stride-1 conv1, no max-pool) serves 28-32 px inputs such as CIFAR; loaded
+weights fix the stem they were trained with (`FIELDS_FROM_WEIGHTS`).
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import flax.linen as nn
 import jax.numpy as jnp
@@ -137,6 +138,21 @@ class ResNet(nn.Module):
                           param_dtype=self.param_dtype, name="fc")(x)
         return logits.astype(jnp.float32)  # [B, num_classes]
 
+
+def stem_from_weights(state_dict: Mapping[str, Any]) -> dict[str, Any]:
+    """`{'small_stem': ...}` from the checkpoint's conv1: 7x7 is torchvision's ImageNet stem, 3x3 the small one.
+
+    Without it, `small_stem=None` would pick the 3x3 stem for inputs of at most 64 px, which a 7x7
+    checkpoint does not fit; the weights know which stem they were trained with, the input size does not.
+    """
+    kernel = state_dict.get("conv1.weight")  # [out, in, h, w]
+    sizes = {7: False, 3: True}
+    if kernel is None or len(getattr(kernel, "shape", ())) != 4 or kernel.shape[-1] not in sizes:
+        return {}  # not a ResNet checkpoint: the port reports what does not match
+    return {"small_stem": sizes[kernel.shape[-1]]}
+
+
+FIELDS_FROM_WEIGHTS = stem_from_weights  # zoo.weights.load_pretrained's hook: model fields a checkpoint decides
 
 _TORCHVISION = "torchvision ResNet{} IMAGENET1K_V1 weights, documented ImageNet-1K acc@1 {}% (224 px centre crop)"
 

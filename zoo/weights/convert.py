@@ -74,6 +74,7 @@ def torch_to_flax(state_dict: Mapping[str, np.ndarray], template, *,
     flat_template = traverse_util.flatten_dict(dict(template))
     filled: dict[Path, np.ndarray] = {}
     unexpected, misshaped = [], []
+    misshaped_paths: set[Path] = set()  # listed under shape mismatches, so not again as missing
     for key, array in state_dict.items():
         torch_key = rename(key) if rename else key
         if torch_key is None:
@@ -93,10 +94,11 @@ def torch_to_flax(state_dict: Mapping[str, np.ndarray], template, *,
         if tuple(value.shape) != tuple(expected.shape):
             misshaped.append(f"{key}: file {tuple(array.shape)} -> {tuple(value.shape)}, "
                              f"model {'/'.join(path)} {tuple(expected.shape)}")
+            misshaped_paths.add(path)
             continue
         filled[path] = value.astype(expected.dtype)
     missing = [f"{'/'.join(p)} {tuple(v.shape)}" for p, v in flat_template.items()
-               if p not in filled and not (len(p) > 1 and p[1] in keep)]
+               if p not in filled and p not in misshaped_paths and not (len(p) > 1 and p[1] in keep)]
     if unexpected or misshaped or missing:
         parts = [f"{source} does not match the architecture:"]
         for title, items in (("shape mismatches", misshaped), ("missing from the file", missing),

@@ -5,7 +5,9 @@ A model card's `pretrained` dict names its weights, e.g.
 `pip:DIST/PATH` is PATH inside the installed distribution DIST. A model file whose
 checkpoint keys differ from the module's torchvision-style names defines
 `TORCH_KEY_RENAME(key) -> str | None` at module level; it is used for every
-file loaded into that module's models.
+file loaded into that module's models. A model file whose fields depend on the
+checkpoint (ResNet's stem) defines `FIELDS_FROM_WEIGHTS(state_dict) -> dict`,
+given the renamed state dict; its fields apply unless the caller sets them.
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ from zoo.weights.convert import WeightsMismatchError, torch_to_flax
 from zoo.weights.torch_file import read_state_dict
 
 RENAME_HOOK = "TORCH_KEY_RENAME"
+FIELDS_HOOK = "FIELDS_FROM_WEIGHTS"
 
 
 class MissingWeightsError(ZooError, FileNotFoundError):
@@ -73,10 +76,24 @@ def resolve_source(model_name: str, source: str | Path | None = None) -> Path:
     raise MissingWeightsError(f"no weights file {source!r}. {_named_sources(card)}")
 
 
+def _module_hook(model_name: str, hook: str):
+    module = importlib.import_module(model_card(model_name).builder.__module__)
+    return getattr(module, hook, None)
+
+
 def rename_hook(model_name: str):
     """`TORCH_KEY_RENAME` of the Python module that defines the model's class, or None."""
-    module = importlib.import_module(model_card(model_name).builder.__module__)
-    return getattr(module, RENAME_HOOK, None)
+    return _module_hook(model_name, RENAME_HOOK)
+
+
+def fields_from_weights(model_name: str, state_dict: dict, rename=None) -> dict[str, Any]:
+    """The model fields the checkpoint decides (`FIELDS_FROM_WEIGHTS` of the model's module), else {}."""
+    hook = _module_hook(model_name, FIELDS_HOOK)
+    if hook is None:
+        return {}
+    if rename is not None:
+        state_dict = {new: v for k, v in state_dict.items() if (new := rename(k)) is not None}
+    return dict(hook(state_dict))
 
 
 def example_input(model_name: str) -> jax.ShapeDtypeStruct:
@@ -102,27 +119,30 @@ def _template(module, dummy: jax.ShapeDtypeStruct, head: tuple[str, ...] = (), s
 
 
 def load_pretrained(model_name: str, source: str | Path | None = None, *, num_classes: int | None = None,
-                    seed: int = 0, **overrides: Any) -> tuple[Any, dict]:
+                    strict: bool = False, seed: int = 0, **overrides: Any) -> tuple[Any, dict]:
     """(module, variables) with the weights in `source` (see `resolve_source`) loaded into `model_name`.
 
     With `num_classes` different from the file's head, the card's head
     (`card.head`) is freshly initialised from `seed` and everything else is
-    loaded: the transfer-learning entry point. Any other mismatch raises
-    WeightsMismatchError listing the offending keys.
+    loaded: the transfer-learning entry point; `strict=True` refuses that
+    (inference: every variable must come from the file). Any other mismatch
+    raises WeightsMismatchError listing the offending keys. Fields the weights
+    decide (e.g. ResNet's stem) are set from the file unless given in `overrides`.
     """
     card = model_card(model_name)
     path = resolve_source(model_name, source)
+    state_dict = read_state_dict(path)
+    rename = rename_hook(model_name)
+    overrides = {**fields_from_weights(model_name, state_dict, rename), **overrides}
     if num_classes is not None:
         overrides["num_classes"] = num_classes
     module = create(model_name, **overrides)
-    state_dict = read_state_dict(path)
     dummy = example_input(model_name)
-    rename = rename_hook(model_name)
     label = f"{path} (for {model_name})"
     try:
         variables = torch_to_flax(state_dict, _template(module, dummy), rename=rename, source=label)
     except WeightsMismatchError as whole:
-        if num_classes is None or not card.head:
+        if num_classes is None or strict or not card.head:
             raise
         # A new head: keep the initialised classifier, load everything else; report the rest if that fails too.
         try:

@@ -5,6 +5,9 @@ function the file names, so this reader replaces every global the pickle asks
 for by a small allow-list of numpy-producing stand-ins (tensor rebuilders,
 storage and dtype markers, OrderedDict) and refuses anything else with
 `UnsafeWeightsError`. Storages are read as raw bytes and viewed with numpy.
+Pickle's BUILD opcode (set an object's attributes) is refused on everything
+but the OrderedDict stand-in: the allow-listed stand-ins are shared by every
+load, and writing into them would corrupt later files read in the process.
 
 Formats (chosen by extension):
   .pt .pth .bin .ckpt .pth.tar   torch.save, zip (torch >= 1.6) or legacy (magic-number) layout
@@ -17,14 +20,17 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import math
+import os
 import pickle
+import types
 import zipfile
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from zoo.errors import ZooError
+from zoo.errors import SettingError, ZooError
 
 TORCH_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt", ".pth.tar", ".pt.tar")
 SUFFIXES = (*TORCH_SUFFIXES, ".safetensors", ".npz", ".npy")
@@ -32,6 +38,9 @@ SUFFIXES = (*TORCH_SUFFIXES, ".safetensors", ".npz", ".npy")
 WRAPPER_KEYS = ("state_dict", "model_state_dict", "model")
 _LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 _LEGACY_PROTOCOL = 1001
+# A tensor may hold at most this many times the elements of the storage it views (see _check_expansion).
+MAX_EXPANSION_ENV = "ZOO_WEIGHTS_MAX_EXPANSION"
+DEFAULT_MAX_EXPANSION = 16
 
 
 class WeightsFileError(ZooError, ValueError):
@@ -39,7 +48,19 @@ class WeightsFileError(ZooError, ValueError):
 
 
 class UnsafeWeightsError(WeightsFileError):
-    """A pickle that asks for a global outside the tensor allow-list (it could run code)."""
+    """A pickle that asks for more than a state dict needs: a global outside the tensor allow-list (it could run
+    code), or setting attributes on a stand-in (it could tamper with the reader)."""
+
+
+class _BuildRefused(Exception):
+    """Raised by a stand-in's __setstate__; the unpickler turns it into an UnsafeWeightsError naming the file."""
+
+
+def _refuse_build(*_args):
+    # pickle's BUILD calls `obj.__setstate__(state)` when the object has one, and otherwise writes `state`
+    # straight into obj.__dict__, frozen dataclass or not. Every stand-in therefore has this as its
+    # __setstate__ (as a method, or as a plain attribute on the allow-listed functions, whose __dict__ is writable).
+    raise _BuildRefused
 
 
 # ---------------------------------------------------------------- dtypes and stand-ins
@@ -67,8 +88,10 @@ _STORAGE_DTYPES = {
 
 @dataclasses.dataclass(frozen=True)
 class _DType:
-    """Stand-in for a torch dtype or storage class: just the element type's name."""
+    """Stand-in for a torch dtype or storage class: just the element type's name (one shared instance each)."""
     name: str
+
+    __setstate__ = _refuse_build
 
     @property
     def itemsize(self) -> int:
@@ -83,6 +106,8 @@ class _StorageRef:
     numel: int
     view_offset: int = 0  # legacy storage views: elements into the root storage
 
+    __setstate__ = _refuse_build
+
 
 @dataclasses.dataclass(frozen=True)
 class _LazyTensor:
@@ -92,9 +117,11 @@ class _LazyTensor:
     stride: tuple[int, ...]
     dtype: _DType
 
+    __setstate__ = _refuse_build
+
 
 class _StateDict(dict):
-    """collections.OrderedDict stand-in; drops pickled attributes such as `_metadata`."""
+    """collections.OrderedDict stand-in; drops pickled attributes such as `_metadata` (the one legitimate BUILD)."""
 
     def __setstate__(self, state):
         pass
@@ -102,6 +129,8 @@ class _StateDict(dict):
 
 class _TensorType:
     """Stand-in for torch.Tensor / torch.nn.Parameter when pickles name the class."""
+
+    __setstate__ = _refuse_build
 
 
 def _rebuild_tensor(storage, storage_offset, size, stride, *_ignored):
@@ -152,6 +181,9 @@ def _allowed_globals() -> dict[tuple[str, str], Any]:
         allowed["torch", storage] = _DType(dtype)
     for attribute, dtype in _TORCH_DTYPE_NAMES.items():
         allowed["torch", attribute] = _DType(dtype)
+    for value in allowed.values():
+        if isinstance(value, types.FunctionType):
+            value.__setstate__ = _refuse_build
     return allowed
 
 
@@ -165,6 +197,17 @@ class _RestrictedUnpickler(pickle.Unpickler):
         super().__init__(file, encoding="utf-8")
         self.source, self.legacy = source, legacy
         self.seen = {} if seen is None else seen  # root storages by key
+
+    def load(self):
+        try:
+            return super().load()
+        except _BuildRefused:
+            raise UnsafeWeightsError(
+                f"{self.source}: refusing a pickle BUILD record that sets attributes on a tensor stand-in: the file "
+                "is not a plain PyTorch state dict, and such records could tamper with how later files are read. "
+                "If you trust the file, load it with torch.load(..., weights_only=False) and re-save "
+                "model.state_dict() (torch.save or safetensors)."
+            ) from None
 
     def find_class(self, module: str, name: str):
         try:
@@ -210,6 +253,40 @@ def _numpy_from_bytes(raw: memoryview | bytes, dtype: _DType, big_endian: bool) 
     return np.frombuffer(raw, dtype=np_dtype)
 
 
+def _max_expansion() -> int:
+    raw = os.environ.get(MAX_EXPANSION_ENV, "").strip()
+    if not raw:
+        return DEFAULT_MAX_EXPANSION
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise SettingError(f"{MAX_EXPANSION_ENV}={raw!r} is not a whole number of at least 1; unset it for the "
+                           f"default ({DEFAULT_MAX_EXPANSION}) or set e.g. {MAX_EXPANSION_ENV}=1000")
+    return value
+
+
+def _check_expansion(size: tuple[int, ...], stride: tuple[int, ...], storage: np.ndarray, source: str) -> None:
+    """Refuse a view that repeats its storage's elements many times over (zero or overlapping strides).
+
+    A view whose strides do not overlap (contiguous, transposed, sliced, offset: every tensor a model
+    holds) never has more elements than its storage, so it always passes. Only overlapping views such
+    as expand() or as_strided(..., (0, 0)) can, and copying one out would let a file of a few bytes
+    ask for gigabytes. Those are materialised up to `ZOO_WEIGHTS_MAX_EXPANSION` times the storage.
+    """
+    numel = math.prod(size)
+    limit = _max_expansion()
+    if numel <= storage.size * limit:
+        return
+    mib = numel * storage.itemsize / 2 ** 20
+    raise WeightsFileError(
+        f"{source}: a tensor of shape {size} with strides {stride} repeats the {storage.size} elements of its "
+        f"storage into {numel} ({mib:.1f} MiB), more than {limit} times over; weights files hold views like that "
+        "only when crafted or saved from expand(). Re-save it with tensor.contiguous(), or, if you trust the file, "
+        f"allow more with the environment variable {MAX_EXPANSION_ENV}=N (now {limit}).")
+
+
 def _materialise(tensor: _LazyTensor, storage: np.ndarray, source: str) -> np.ndarray:
     """Apply offset, size and stride (in elements) to a storage's flat array, checking bounds first."""
     size, stride = tensor.size, tensor.stride
@@ -226,6 +303,7 @@ def _materialise(tensor: _LazyTensor, storage: np.ndarray, source: str) -> np.nd
     if last >= storage.size:
         raise WeightsFileError(f"{source}: tensor reaches element {last} of a storage of {storage.size} "
                                "(truncated or corrupt file)")
+    _check_expansion(size, stride, storage, source)
     view = np.lib.stride_tricks.as_strided(storage[offset:], shape=size,
                                            strides=[s * storage.itemsize for s in stride], writeable=False)
     return np.array(view, dtype=storage.dtype.newbyteorder("="), copy=True)
