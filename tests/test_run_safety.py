@@ -306,3 +306,16 @@ def test_a_second_ctrl_c_raises_at_once_and_the_cli_exits_130_without_a_tracebac
 
     assert run_command("zoo-train", interrupted) == 130
     assert "interrupted" in capsys.readouterr().err
+
+
+def test_a_resume_whose_data_gives_another_vocabulary_is_refused(tmp_path):
+    from train.workdir import check_same_run_files
+    from zoo.errors import SettingError
+    from zoo.text.codec import TextCodec
+
+    codec = TextCodec.build(["to be or not to be"], "word")
+    (tmp_path / "codec.json").write_text(json.dumps(codec.to_json()), encoding="utf-8")
+    check_same_run_files(tmp_path, {"codec.json": codec.to_json()})  # the same vocabulary resumes
+    other = TextCodec.build(["to be or not to be, that is the question"], "word")
+    with pytest.raises(SettingError, match="another codec.json"):
+        check_same_run_files(tmp_path, {"codec.json": other.to_json()})

@@ -28,7 +28,8 @@ from train.parallel import check_divisible, make_parallel
 from train.state import TrainState
 from train.stops import StopRequest, TrainingInterrupted, check_step_metrics
 from train.tasks import task_for
-from train.workdir import allowed_changes, check_epochs, check_same_settings, check_usable, saved_config
+from train.workdir import (allowed_changes, check_epochs, check_same_run_files, check_same_settings, check_usable,
+                           saved_config)
 from zoo.errors import ZooError
 
 
@@ -80,6 +81,7 @@ class _Run:
             saved = saved_config(self.workdir, record)
             if saved is not None:
                 check_same_settings(saved, self.config)
+            check_same_run_files(self.workdir, self.task.run_files())
             state, record = checkpointer.restore(self.template, latest)
         except BaseException:
             checkpointer.close()
@@ -136,7 +138,8 @@ def train_and_evaluate(config: TrainConfig, workdir: str | Path, *, devices=None
     workdir.mkdir(parents=True, exist_ok=True)
     if run.main:
         report.write_config(workdir, dataclasses.asdict(config))
-        task.write_run_files(workdir)
+        for name, content in task.run_files().items():
+            report.write_json(workdir / name, content)
     checkpointer = checkpointer or Checkpointer(workdir / "checkpoints", keep=settings.keep_checkpoints)
     state = parallel.put_state(host_state)
     log = report.RunLog(workdir, record["history"], enabled=run.main)

@@ -10,7 +10,7 @@ import numpy as np
 
 def _atomic_write(path: Path, text: str) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text)
+    tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
 
 
@@ -46,6 +46,10 @@ class RunLog:
 def write_config(workdir: Path, config: dict) -> None:
     """config.json, written when a run starts: an interrupted run can still be sampled or predicted from."""
     _atomic_write(workdir / "config.json", json.dumps(config, indent=2, default=str) + "\n")
+
+
+def write_json(path: Path, content) -> None:
+    _atomic_write(path, json.dumps(content, ensure_ascii=False))
 
 
 def write_summary(workdir: Path, summary: dict) -> None:

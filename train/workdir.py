@@ -84,3 +84,16 @@ def saved_config(workdir: Path, record: dict[str, Any]) -> dict[str, Any] | None
     except (OSError, ValueError):
         return None
 
+
+def check_same_run_files(workdir: Path, files: dict[str, Any]) -> None:
+    """A resumed run's data must give the files its run started with (its vocabulary, its words), or the
+    saved embeddings would be read with another meaning."""
+    for name, content in files.items():
+        try:
+            saved = json.loads((workdir / name).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue  # absent or unreadable: the run rewrites it
+        if saved != json.loads(json.dumps(content)):
+            raise SettingError(f"the data now gives another {name} (vocabulary or word list) than the run in "
+                               f"{workdir} was trained with; resume with the run's own data and text settings, or "
+                               "start a new --workdir")

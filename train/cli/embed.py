@@ -25,8 +25,8 @@ from train.cli.flags import add_config_flags, given_settings
 PRETRAINED = "glove-6b-50d"
 # The config fields a word-embedding run reads: the rest of zoo-train's flags do not apply.
 TRAINING_FLAGS = ("batch_size", "lr", "schedule", "min_freq", "vocab_size", "window", "negatives", "subsample",
-                  "x_max", "alpha", "epochs", "seed", "parallel", "resume", "checkpoint_every", "keep_checkpoints",
-                  "progress")
+                  "x_max", "alpha", "epochs", "seed", "parallel", "resume", "allow_changed", "checkpoint_every",
+                  "keep_checkpoints", "divergence", "progress")
 
 
 def _train(args) -> str:

@@ -9,7 +9,7 @@ stops on NaN and early-stops. A `Task` supplies the rest:
 * one train-step body and one eval-step body `(state, batch, axis_name=None)`, which train.parallel compiles
   under jit over a Mesh, pmap, or several processes;
 * what its eval outputs mean (`metrics`), any evaluation after training (`after_training`), what it leaves in
-  the workdir (`write_run_files`, `write_reports`) and the line the CLI prints (`headline`).
+  the workdir (`run_files`, `write_reports`) and the line the CLI prints (`headline`).
 
 A new kind of learning is one subclass in one file, registered with `@register_task("name")`.
 """
@@ -84,10 +84,10 @@ class Task:
         """Run facts for the summary that are not test metrics (e.g. how much of a vocabulary had vectors)."""
         return {}
 
-    def write_run_files(self, workdir: Path) -> None:
-        """Files written when a run starts, which reading its checkpoints needs (a text set's codec)."""
-        if self.dataset.codec is not None:
-            self.dataset.codec.save(workdir / "codec.json")
+    def run_files(self) -> dict[str, Any]:
+        """{file name: JSON content} the loop writes to the workdir when a run starts and a resumed run must
+        agree with: what reading its checkpoints needs (a text set's codec)."""
+        return {} if self.dataset.codec is None else {"codec.json": self.dataset.codec.to_json()}
 
     def write_reports(self, workdir: Path, test: dict[str, Any]) -> None:
         """Plots beside the learning curves (e.g. a confusion matrix)."""

@@ -69,8 +69,8 @@ class WordVectorTask(Task):
     def result_model(self):
         return self.model
 
-    def write_run_files(self, workdir: Path) -> None:
-        (workdir / WORDS_FILE).write_text(json.dumps(list(self.words)))
+    def run_files(self) -> dict[str, Any]:
+        return {WORDS_FILE: list(self.words)}
 
     def summary_extras(self) -> dict[str, Any]:
         return {"vocabulary": len(self.words), "corpus_tokens": int(self.corpus.ids.size)}
