@@ -3,13 +3,17 @@
 from zoo.text.codec import CodecFileError, TextCodec
 from zoo.text.tokenize import CharTokenizer, WordTokenizer, make_tokenizer
 from zoo.text.vectors import WordVectors, embedding_table, load_glove_6b_50d, load_word_vectors
+from zoo.text.bert_normalizer import BertNormalizer, bert_pre_tokenize
+from zoo.text.tokenizer_json import TokenizerFileError, TokenizerInputError
+from zoo.text.wordpiece import WordPiece, WordPieceTokenizer
 from zoo.text.vocab import BOS, BOS_ID, EOS, EOS_ID, PAD, PAD_ID, SPECIALS, UNK, UNK_ID, Vocab
 from zoo.text.cards import register_all
 
 register_all()
 
 __all__ = [
-    "BOS", "BOS_ID", "CharTokenizer", "CodecFileError", "EOS", "EOS_ID", "PAD", "PAD_ID", "SPECIALS",
-    "TextCodec", "UNK", "UNK_ID", "Vocab", "WordTokenizer", "WordVectors", "embedding_table", "load_glove_6b_50d",
-    "load_word_vectors", "make_tokenizer",
+    "BOS", "BOS_ID", "BertNormalizer", "CharTokenizer", "CodecFileError", "EOS", "EOS_ID", "PAD", "PAD_ID", "SPECIALS",
+    "TextCodec", "TokenizerFileError", "TokenizerInputError", "UNK", "UNK_ID", "Vocab", "WordPiece",
+    "WordPieceTokenizer", "WordTokenizer", "WordVectors", "bert_pre_tokenize", "embedding_table",
+    "load_glove_6b_50d", "load_word_vectors", "make_tokenizer",
 ]

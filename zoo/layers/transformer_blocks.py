@@ -1,0 +1,134 @@
+"""Transformer blocks: an encoder block (self-attention + MLP) and a decoder block (causal self-attention +
+cross attention over an encoder's memory + MLP), each sublayer wrapped in a residual connection.
+
+    post-LN (norm_first=False; Vaswani et al. 2017, BERT):  x = norm(x + dropout(sublayer(x)))
+    pre-LN  (norm_first=True; GPT-2, ViT, Llama):           x = x + dropout(sublayer(norm(x)))
+
+The fields mirror torch.nn.TransformerEncoderLayer / TransformerDecoderLayer, so `norm_first` means the same
+in both. A decoder-only language model (GPT, Llama) stacks EncoderBlock(causal=True, norm_first=True); Llama
+adds norm='rmsnorm', activation='swiglu', use_bias=False, rotary_base=10000.0. Pre-LN stacks need one final
+norm after the last block, which belongs to the model, not to the block.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import flax.linen as nn
+import jax.numpy as jnp
+
+from zoo.errors import InputShapeError
+from zoo.layers.attention import MultiHeadAttention
+from zoo.layers.feed_forward import feed_forward
+from zoo.layers.norms import norm_layer
+
+
+class _Block(nn.Module):
+    """The fields an encoder and a decoder block share."""
+
+    num_heads: int
+    mlp_dim: int  # hidden width of the feed-forward network (torch's dim_feedforward)
+    norm_first: bool = False  # pre-LN if True, post-LN if False
+    activation: str = "gelu"  # exact-erf 'gelu' | 'gelu_tanh' | 'relu' | 'silu' | 'swiglu'
+    norm: str = "layernorm"  # 'layernorm' | 'rmsnorm'
+    norm_eps: float = 1e-5  # torch's LayerNorm default; BERT uses 1e-12
+    dropout_rate: float = 0.0  # on each sublayer's output before the residual sum
+    attention_dropout_rate: float = 0.0  # on the attention weights
+    mlp_dropout_rate: float = 0.0  # on the feed-forward hidden activations (torch applies its `dropout` there too)
+    use_bias: bool = True  # in the attention and feed-forward projections
+    fused_qkv: bool = False  # one q/k/v projection in the self-attention (GPT-2's c_attn)
+    head_dim: int | None = None  # default D // num_heads
+    rotary_base: float | None = None  # RoPE in the self-attention (Llama: 10000.0)
+    dtype: Any = None
+    param_dtype: Any = jnp.float32
+
+    def _norm(self, name: str) -> nn.Module:
+        return norm_layer(self.norm, self.norm_eps, dtype=self.dtype, param_dtype=self.param_dtype, name=name)
+
+    def _attention(self, name: str, *, self_attention: bool) -> MultiHeadAttention:
+        return MultiHeadAttention(
+            num_heads=self.num_heads, head_dim=self.head_dim, fused_qkv=self.fused_qkv and self_attention,
+            use_bias=self.use_bias, dropout_rate=self.attention_dropout_rate,
+            rotary_base=self.rotary_base if self_attention else None, dtype=self.dtype,
+            param_dtype=self.param_dtype, name=name)
+
+    def _stream(self, x):
+        """The residual stream in the compute dtype: under bf16 the sums between sublayers are bf16 too, so the
+        block's output has the dtype it computes in (as flax's and Hugging Face's bf16 models have)."""
+        return x if self.dtype is None else x.astype(self.dtype)
+
+    def _residual(self, x, sublayer, norm_name: str, train: bool):
+        """One residual sublayer, pre- or post-LN. sublayer(h) -> (out, extra); returns (new x, extra)."""
+        norm = self._norm(norm_name)
+        drop = nn.Dropout(self.dropout_rate, deterministic=not train)
+        if self.norm_first:
+            out, extra = sublayer(norm(x))
+            return x + drop(out), extra
+        out, extra = sublayer(x)
+        return norm(x + drop(out)), extra
+
+    def _mlp(self, x, train: bool):
+        mlp = feed_forward(self.activation, self.mlp_dim, dropout_rate=self.mlp_dropout_rate,
+                           use_bias=self.use_bias, dtype=self.dtype, param_dtype=self.param_dtype, name="mlp")
+        x, _ = self._residual(x, lambda h: (mlp(h, train=train), None), "mlp_norm", train)
+        return x
+
+
+def _check_tokens(x, mask, block: str, what: str = "x", mask_name: str = "token_mask") -> None:
+    if x.ndim != 3:
+        raise InputShapeError(f"{block} expects {what} as token vectors [B, T, D], got shape {tuple(x.shape)}")
+    if mask is not None and tuple(mask.shape) != tuple(x.shape[:2]):
+        raise InputShapeError(f"{block}: {mask_name} must be [B, T] = {tuple(x.shape[:2])} (True at real tokens), "
+                              f"got {tuple(mask.shape)}")
+
+
+class EncoderBlock(_Block):
+    """x [B, T, D] -> [B, T, D]: self-attention then feed-forward; `causal` for decoder-only language models."""
+
+    causal: bool = False
+
+    @nn.compact
+    def __call__(self, x, *, token_mask=None, positions=None, train: bool = False, return_weights: bool = False):
+        """token_mask [B, T] bool, True at real tokens; positions int [B, T] or [T] for rotary angles.
+        Returns y, or (y, attention weights float32 [B, H, T, T]) with `return_weights`."""
+        _check_tokens(x, token_mask, "EncoderBlock")
+        x = self._stream(x)
+        attention = self._attention("attention", self_attention=True)
+
+        def attend(h):
+            return attention(h, key_mask=token_mask, causal=self.causal, positions=positions, train=train,
+                             return_weights=True)
+
+        x, weights = self._residual(x, attend, "attention_norm", train)
+        x = self._mlp(x, train)
+        return (x, weights) if return_weights else x
+
+
+class DecoderBlock(_Block):
+    """x [B, T, D] (target so far), memory [B, S, Dm] (encoder output) -> [B, T, D]:
+    causal self-attention, cross attention over the memory, then feed-forward."""
+
+    @nn.compact
+    def __call__(self, x, memory, *, token_mask=None, memory_mask=None, positions=None, train: bool = False,
+                 return_weights: bool = False):
+        """token_mask [B, T] and memory_mask [B, S] bool, True at real tokens. Returns y, or
+        (y, {'self': [B, H, T, T], 'cross': [B, H, T, S]} float32 weights) with `return_weights`."""
+        _check_tokens(x, token_mask, "DecoderBlock")
+        _check_tokens(memory, memory_mask, "DecoderBlock", what="memory", mask_name="memory_mask")
+        if memory.shape[0] != x.shape[0]:
+            raise InputShapeError(f"DecoderBlock: x and memory need the same batch size, got {x.shape[0]} and "
+                                  f"{memory.shape[0]}")
+        x = self._stream(x)
+        self_attention = self._attention("self_attention", self_attention=True)
+        cross_attention = self._attention("cross_attention", self_attention=False)
+
+        def attend_self(h):
+            return self_attention(h, key_mask=token_mask, causal=True, positions=positions, train=train,
+                                  return_weights=True)
+
+        def attend_memory(h):
+            return cross_attention(h, memory, key_mask=memory_mask, train=train, return_weights=True)
+
+        x, self_weights = self._residual(x, attend_self, "self_attention_norm", train)
+        x, cross_weights = self._residual(x, attend_memory, "cross_attention_norm", train)
+        x = self._mlp(x, train)
+        return (x, {"self": self_weights, "cross": cross_weights}) if return_weights else x
