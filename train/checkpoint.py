@@ -161,12 +161,14 @@ class Checkpointer:
         except Exception as err:
             raise self._unreadable(step, f"{type(err).__name__}: {str(err)[:300]}") from err
 
-    def restore(self, template_state, step: int | None = None) -> tuple[Any, dict[str, Any]]:
-        """Restore `step` (default: latest) into arrays shaped like `template_state`."""
+    def restore(self, template_state, step: int | None = None,
+                record: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
+        """Restore `step` (default: latest) into arrays shaped like `template_state`. `record`: the step's
+        record as `record(step)` returned it, when the caller has read it already (its files are then verified)."""
         step = self.latest_step() if step is None else step
         if step is None:
             raise CheckpointError(f"no checkpoint in {self.directory}")
-        record = self.record(step)
+        record = self.record(step) if record is None else record
         expected = signature(template_state)
         if record.get("signature") != expected:
             raise CheckpointError(

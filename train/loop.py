@@ -82,7 +82,7 @@ class _Run:
             if saved is not None:
                 check_same_settings(saved, self.config)
             check_same_run_files(self.workdir, self.task.run_files())
-            state, record = checkpointer.restore(self.template, latest)
+            state, record = checkpointer.restore(self.template, latest, record)  # verified by record() above
         except BaseException:
             checkpointer.close()
             raise

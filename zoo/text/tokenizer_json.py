@@ -36,26 +36,26 @@ def _section_type(section: dict | None, what: str, where: str) -> str | None:
     return section["type"]
 
 
+def _bert_section(section: dict | None, what: str, expected: str, where: str) -> dict | None:
+    """The section when it is BERT's `expected` kind, None when the file has none; any other kind is refused."""
+    kind = _section_type(section, what, where)
+    if kind not in (None, expected):
+        raise TokenizerFileError(f"{where} has a {kind} {what.replace('_', '-')}; zoo's WordPiece tokenizer reads "
+                                 f"BERT files, whose {what.replace('_', '-')} is {expected}; {USE_REFERENCE}")
+    return section if kind else None
+
+
 def _normalizer(section: dict | None, where: str) -> BertNormalizer | None:
-    kind = _section_type(section, "normalizer", where)
-    if kind is None:
+    section = _bert_section(section, "normalizer", "BertNormalizer", where)
+    if section is None:
         return None
-    if kind != "BertNormalizer":
-        raise TokenizerFileError(f"{where} has a {kind} normalizer; zoo's WordPiece tokenizer reads BERT files, "
-                                 f"whose normalizer is BertNormalizer; {USE_REFERENCE}")
     return BertNormalizer(clean_text=section.get("clean_text", True),
                           handle_chinese_chars=section.get("handle_chinese_chars", True),
                           strip_accents=section.get("strip_accents"), lowercase=section.get("lowercase", True))
 
 
 def _pre_tokenizer(section: dict | None, where: str):
-    kind = _section_type(section, "pre_tokenizer", where)
-    if kind is None:
-        return None
-    if kind != "BertPreTokenizer":
-        raise TokenizerFileError(f"{where} has a {kind} pre-tokenizer; zoo's WordPiece tokenizer reads BERT files, "
-                                 f"whose pre-tokenizer is BertPreTokenizer; {USE_REFERENCE}")
-    return bert_pre_tokenize
+    return bert_pre_tokenize if _bert_section(section, "pre_tokenizer", "BertPreTokenizer", where) else None
 
 
 def _template_items(items: list, special_tokens: dict, where: str) -> tuple[TemplateItem, ...]:
