@@ -12,6 +12,7 @@ done one at a time on a shared machine.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -31,7 +32,7 @@ from train.loop import train_and_evaluate  # noqa: E402
 from zoo.sequence.decode import beam_search, exact_matches, greedy_decode  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "seq2seq_transduction_cpu.json"
-MODELS = ("seq2seq_gru_attention", "seq2seq_lstm_attention", "seq2seq_gru")
+MODELS = ("seq2seq_gru_attention", "seq2seq_lstm_attention", "seq2seq_gru", "transformer_seq2seq")
 DATASETS = ("reverse", "dates", "sort")
 RUNS = tuple(f"{data}/{model}" for data in DATASETS for model in MODELS)
 BEAM_WIDTH = 5
@@ -63,6 +64,17 @@ def decoding_exact_match(model, variables, source, beam_width: int) -> dict:
             "decode_total_s": round(time.perf_counter() - started, 2)}
 
 
+def recipe_of(config: dict) -> dict:
+    """Epochs, batch size and optimizer settings of a run's config (TrainConfig as a dict, by section)."""
+    return {"epochs": config["run"]["epochs"], "batch_size": config["data"]["batch_size"], "optim": config["optim"]}
+
+
+def model_fields(model) -> dict:
+    """The architecture's own settings: its fields less those filled from the data and the dtypes."""
+    skip = {"src_vocab_size", "tgt_vocab_size", "pad_id", "dtype", "param_dtype", "parent", "name"}
+    return {f.name: getattr(model, f.name) for f in dataclasses.fields(model) if f.name not in skip}
+
+
 def run(name: str, epochs: int | None) -> dict:
     dataset, model = name.split("/")
     load_at_start = os.getloadavg()[0]  # the machine is shared: timings mean little without it
@@ -75,10 +87,8 @@ def run(name: str, epochs: int | None) -> dict:
     data = transduction.load(dataset)
     decoding = decoding_exact_match(result.model, result.state.variables, data.split("test"), BEAM_WIDTH)
     return {
-        "model": model, "dataset": dataset, "recipe": {k: v for k, v in summary["config"].items()
-                                                       if k in ("epochs", "batch_size", "optim")},
-        "model_fields": {k: getattr(result.model, k) for k in ("cell", "attention", "bidirectional", "num_layers",
-                                                              "embed_dim", "hidden_size", "teacher_forcing")},
+        "model": model, "dataset": dataset, "recipe": recipe_of(summary["config"]),
+        "model_fields": model_fields(result.model),
         "param_count": int(sum(v.size for v in jax.tree.leaves(result.state.params))),
         "train_seconds_including_compile_and_eval": round(train_s, 1), "load_average_at_start": load_at_start,
         "steps": summary["steps"], "steps_per_sec": summary["steps_per_sec_this_session"],

@@ -50,7 +50,7 @@ def test_eight_devices_match_one(mode, mlp_runs):
     assert max_abs_diff(mlp_runs[f"{mode}:8"], mlp_runs["jit:1"]) <= SAME_UP_TO_ROUNDING
 
 
-JIT_PMAP_MODELS = ("resnet18", "tiny_aux_bn", "char_gru")
+JIT_PMAP_MODELS = ("resnet18", "tiny_aux_bn", "char_gru", "transformer_seq2seq")
 RESNET_GRADIENT_TERMS = 128 * 16 * 16  # the worker's resnet18: global batch 128 of 16x16 images
 
 

@@ -96,7 +96,8 @@ class TextConfig(_Checked):
 
     text_column: str = setting("", "csv: data sets: column holding the text")
     label_column: str = setting("", "csv: data sets: column holding the label")
-    tokenizer: str = setting("", "word or char", choices=("word", "char"))
+    tokenizer: str = setting("", "word, char, or a pretrained model's WordPiece: minilm or a tokenizer.json path "
+                                 "(text classification)")
     vocab_size: int = setting(0, "keep the N most frequent tokens (the rest become <unk>, or are dropped from "
                                  "word-embedding corpora)", at_least=0)
     min_freq: int = setting(0, "tokens seen fewer times in train become <unk> (word embeddings: are dropped)",

@@ -1,7 +1,8 @@
 """Subprocess worker for the parallel tests: train a small model, dump final params (and model state) as .npz.
 
-usage: python -m tests.workers.train_and_dump OUT_DIR RUN [RUN ...] [--model mlp|resnet18|tiny_aux_bn|char_gru|mpnn]
-                                             [--coordinator ADDR --num-processes N --process-id I]
+usage: python -m tests.workers.train_and_dump OUT_DIR RUN [RUN ...]
+           [--model mlp|resnet18|tiny_aux_bn|char_gru|transformer_seq2seq|mpnn]
+           [--coordinator ADDR --num-processes N --process-id I]
 
 RUN is [MODEL/]MODE[:NUM_DEVICES]: MODE jit or pmap, on every device or the first NUM_DEVICES, MODEL that of
 --model unless given. Each run trains from scratch in OUT_DIR/NAME/ and writes OUT_DIR/NAME.npz, NAME being RUN
@@ -10,6 +11,7 @@ with '/' and ':' written as '-'. Several runs share one process: JAX starts once
 --model resnet18: a two-stage ResNet-18 (BatchNorm) on digits resized to 16x16 on the device;
 --model tiny_aux_bn: a conv + BatchNorm net with a sown auxiliary head (GoogLeNet's convention);
 --model char_gru: a character GRU language model (per-token losses) on a small generated text file;
+--model transformer_seq2seq: a one-block encoder-decoder Transformer with dropout on the 'reverse' strings;
 --model mpnn: a message-passing network classifying graphs of the networkx atlas (graph batches).
 
 Run in a fresh process because XLA_FLAGS (emulated device count) and
@@ -36,6 +38,14 @@ RUNS = {  # name -> (model, training settings)
     "tiny_aux_bn": ("tiny_aux_bn", dict(epochs=1, limit_train=512, eval_batch_size=256)),
     "char_gru": ("char_gru", dict(model_overrides={"hidden_size": 32, "embed_dim": 16}, epochs=1, seq_len=16,
                                   eval_batch_size=64, lr=0.5)),
+    # Teacher-forced seq2seq with dropout (embeddings, sublayers, attention weights): per-token losses and
+    # attention-shaped dropout masks [B, H, T, T] drawn for the global batch. Momentum, not Adam: an attention
+    # key bias has a true gradient of 0 (softmax ignores a shift shared by all keys), and Adam would scale its
+    # rounding noise, which differs between layouts, up to lr-sized steps (2.6e-4 apart after 8 steps).
+    "transformer_seq2seq": ("transformer_seq2seq", dict(
+        dataset="reverse", model_overrides={"d_model": 16, "num_heads": 2, "num_layers": 1, "mlp_dim": 32,
+                                            "max_len": 16, "dropout": 0.1, "attention_dropout": 0.1},
+        epochs=1, limit_train=256, limit_test=64, eval_batch_size=64)),
     # Graph batches travel as one shard of whole graphs per device (train.steps.shards).
     "mpnn": ("mpnn", dict(dataset="graph_atlas_connected", model_overrides={"hidden": 16, "steps": 2}, epochs=1,
                           limit_train=64, eval_batch_size=64)),

@@ -6,6 +6,8 @@
     zoo-embed neighbors king --vectors glove-6b-50d
     zoo-embed analogy king man woman --vectors glove-6b-50d     # king - man + woman -> queen
     zoo-embed evaluate --vectors vectors.npz                    # Google analogies + WordSim-353
+    zoo-embed sentences reviews.txt --model minilm_l6 --out reviews.npy    # sentence embeddings (MiniLM)
+    zoo-embed similar "stale coffee" --embeddings reviews.npy --texts reviews.txt -k 5
 
 A corpus is plain text with one sentence per line. Training runs through the same loop as zoo-train (the
 models skipgram, cbow and glove): checkpoints in --workdir, --resume, progress bars, metrics.jsonl, TensorBoard
@@ -19,6 +21,7 @@ import json
 import sys
 from pathlib import Path
 
+from train.cli import embed_sentences
 from train.cli.errors import run_command
 from train.cli.flags import add_config_flags, given_settings
 
@@ -110,6 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
                           help="only the first N (most frequent) words answer or are asked about")
     evaluate.add_argument("--analogies", default=None, help="analogy file (default: gensim's questions-words.txt)")
     evaluate.add_argument("--pairs", default=None, help="word-pair file (default: gensim's wordsim353.tsv)")
+    embed_sentences.add_parsers(commands)
     return p
 
 
@@ -119,6 +123,9 @@ def main(argv: list[str] | None = None) -> int:
     def command() -> int:
         if args.command in ("word2vec", "glove"):
             print(_train(args))
+            return 0
+        if args.command in ("sentences", "similar"):
+            print(embed_sentences.run(args))
             return 0
         if args.command == "evaluate":
             print(json.dumps(_evaluate(args), indent=2))

@@ -32,7 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top", type=int, default=5, metavar="K", help="classes to show per image (default 5)")
     p.add_argument("--json", action="store_true", help="print one JSON document instead of text")
     p.add_argument("--saliency", metavar="DIR", help="also write DIR/<image>_saliency.png (gradient of the top "
-                                                     "class score w.r.t. the pixels) and DIR/filters.png")
+                                                     "class score w.r.t. the pixels), DIR/filters.png and, for a ViT, "
+                                                     "DIR/<image>_attention.png (attention rollout)")
     return p
 
 
@@ -136,6 +137,12 @@ def _write_saliency(model, variables, images, results, out: Path) -> None:
         path = out / f"{Path(result['image']).stem}_saliency.png"
         save_saliency(image[None], maps, path, titles=[f"{best['label']} {best['probability']:.2f}"])
         result["saliency"] = str(path)
+        if hasattr(model, "patch_size"):  # a Vision Transformer: where its attention goes, too
+            from zoo.vision.attention_maps import save_vit_attention
+
+            path = out / f"{Path(result['image']).stem}_attention.png"
+            result["attention"] = str(save_vit_attention(model, variables, image[None], path,
+                                                         titles=[f"{best['label']} {best['probability']:.2f}"]))
     save_filter_grid(variables, out / "filters.png")
 
 
@@ -159,6 +166,8 @@ def _print(results: list[dict], args: argparse.Namespace) -> int:
             print(f"  {pred['probability']:.4f}  {pred['label']}")
         if "saliency" in result:
             print(f"  saliency map: {result['saliency']}")
+        if "attention" in result:
+            print(f"  attention map: {result['attention']}")
     if args.saliency:
         print(f"first-layer filters: {Path(args.saliency) / 'filters.png'}")
     return 0

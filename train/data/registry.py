@@ -231,4 +231,6 @@ def _register_atlas(prop: str) -> None:
 for _prop in graph_sets.ATLAS_PROPERTIES:
     _register_atlas(_prop)
 
+from train.data import sentence_pairs  # noqa: E402,F401  (registers shakespeare_pairs)
+
 __all__ = ["MissingDataError", "list_datasets", "load_dataset", "register_dataset"]

@@ -16,6 +16,7 @@ from train.data.sources import Dataset, MissingDataError, split_indices
 from train.data.text_files import csv_rows, read_utf8
 from zoo.errors import DataError, SettingError
 from zoo.text import TextCodec, Vocab, make_tokenizer
+from zoo.text.wordpiece_codec import WordPieceCodec, is_wordpiece_name
 
 TEXT_COLUMNS = ("text", "review", "sentence")
 LABEL_COLUMNS = ("label", "score", "sentiment", "target")
@@ -34,7 +35,9 @@ class TextOptions:
 
     text_column: str = ""  # "" = guess: text / review / sentence
     label_column: str = ""  # "" = guess: label / score / sentiment / target
-    tokenizer: str = ""  # 'word' | 'char'; "" = the data set's own default (word; char for plain-text corpora)
+    # 'word' | 'char' | a pretrained WordPiece ('minilm' or a tokenizer.json path; classification sets only);
+    # "" = the data set's own default (word; char for plain-text corpora)
+    tokenizer: str = ""
     vocab_size: int = 20000  # most tokens kept, the 4 specials included
     min_freq: int = 2  # a token seen fewer times in train becomes <unk>
     max_length: int = 256  # longer texts are truncated (classification)
@@ -48,6 +51,10 @@ class TextOptions:
         return tuple(sorted({b for b in self.buckets if 0 < b <= self.max_length} | {self.max_length}))
 
     def make_tokenizer(self, default: str):
+        if is_wordpiece_name(self.tokenizer):
+            raise SettingError(f"--tokenizer {self.tokenizer} is a pretrained model's WordPiece vocabulary, which "
+                               "serves text classification sets; language-model, seq2seq and corpus sets build "
+                               "their own vocabulary: use --tokenizer word or char")
         return make_tokenizer(self.tokenizer or default)
 
     def build_vocab(self, token_lists) -> Vocab:
@@ -119,7 +126,11 @@ def text_classification(name: str, train: tuple[list[str], np.ndarray], test: tu
                         class_names: list[str], options: TextOptions, *, validation_fraction: float, seed: int,
                         description: str) -> Dataset:
     """A classification `Dataset` of TokenSources; validation is carved from train before the vocabulary
-    is built, so the codec has seen the train split only."""
+    is built, so the codec has seen the train split only. A pretrained WordPiece tokenizer brings its own
+    vocabulary instead (see wordpiece_classification)."""
+    if is_wordpiece_name(options.tokenizer):
+        return wordpiece_classification(name, train, test, class_names, options,
+                                        validation_fraction=validation_fraction, seed=seed, description=description)
     tokenizer = options.make_tokenizer("word")
     train_tokens = [tokenizer(t) for t in train[0]]
     keep, held_out = split_indices(len(train_tokens), validation_fraction, seed)
@@ -136,6 +147,27 @@ def text_classification(name: str, train: tuple[list[str], np.ndarray], test: tu
     splits["test"] = source([tokenizer(t) for t in test[0]], np.asarray(test[1]))
     return Dataset(name, splits, "classification", len(class_names), (buckets[-1],), class_names=class_names,
                    description=description, codec=codec)
+
+
+def wordpiece_classification(name: str, train: tuple[list[str], np.ndarray], test: tuple[list[str], np.ndarray],
+                             class_names: list[str], options: TextOptions, *, validation_fraction: float, seed: int,
+                             description: str) -> Dataset:
+    """A classification `Dataset` tokenized by a pretrained model's WordPiece tokenizer: ids [CLS] text [SEP]
+    in its vocabulary, truncated to max_length tokens, padded with its [PAD]."""
+    codec = WordPieceCodec.named(options.tokenizer)
+    buckets = options.bucket_lengths()
+
+    def source(texts, labels) -> TokenSource:
+        return TokenSource([codec.encode(t, max_length=options.max_length) for t in texts], labels, buckets)
+
+    keep, held_out = split_indices(len(train[0]), validation_fraction, seed)
+    labels = np.asarray(train[1])
+    splits = {"train": source([train[0][i] for i in keep], labels[keep])}
+    if held_out is not None:
+        splits["validation"] = source([train[0][i] for i in held_out], labels[held_out])
+    splits["test"] = source(test[0], np.asarray(test[1]))
+    return Dataset(name, splits, "classification", len(class_names), (buckets[-1],), class_names=class_names,
+                   description=f"{description}; {codec.name} WordPiece tokens", codec=codec, pad_id=codec.pad_id)
 
 
 def label_ids(train_labels: list[str], test_labels: list[str]) -> tuple[np.ndarray, np.ndarray, list[str]]:

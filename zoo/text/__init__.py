@@ -8,8 +8,11 @@ from zoo.text.tokenizer_json import TokenizerFileError, TokenizerInputError
 from zoo.text.wordpiece import WordPiece, WordPieceTokenizer
 from zoo.text.vocab import BOS, BOS_ID, EOS, EOS_ID, PAD, PAD_ID, SPECIALS, UNK, UNK_ID, Vocab
 from zoo.text.cards import register_all
+from zoo.text import bert_cards
+from zoo.text import bert_pretraining  # noqa: F401  (registers bert_mini)
 
 register_all()
+bert_cards.register_all()
 
 __all__ = [
     "BOS", "BOS_ID", "BertNormalizer", "CharTokenizer", "CodecFileError", "EOS", "EOS_ID", "PAD", "PAD_ID", "SPECIALS",

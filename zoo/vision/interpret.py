@@ -93,7 +93,7 @@ def save_filter_grid(variables, path: str | Path, kernel_path: str | None = None
               interpolation="nearest")
     ax.set_title(f"first-layer filters {kernel.shape[0]}x{kernel.shape[1]}, {kernel.shape[3]} of them")
     ax.axis("off")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def save_saliency(images, maps, path: str | Path, titles: Sequence[str] | None = None) -> Path:
@@ -112,10 +112,11 @@ def save_saliency(images, maps, path: str | Path, titles: Sequence[str] | None =
         axes[i, 1].set_title("saliency max|d score / d x|")
         for ax in axes[i]:
             ax.axis("off")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
-def _save(fig, path) -> Path:
+def save_figure(fig, path) -> Path:
+    """Write a matplotlib figure as PNG (folders made), then close it so long runs do not pile up figures."""
     import matplotlib.pyplot as plt
 
     path = Path(path)

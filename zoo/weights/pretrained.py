@@ -97,8 +97,11 @@ def fields_from_weights(model_name: str, state_dict: dict, rename=None) -> dict[
 
 
 def example_input(model_name: str) -> jax.ShapeDtypeStruct:
-    """One image [1, H, W, C] of the size the weights expect: the card's crop, else its example shape."""
-    return jax.ShapeDtypeStruct((1, *reference_input_shape(model_card(model_name))), jnp.float32)
+    """One input of the size the weights expect: an image [1, H, W, C] (the card's crop, else its example
+    shape), or token ids [1, T] for a token model."""
+    card = model_card(model_name)
+    dtype = jnp.int32 if card.input_dtype == "int32" else jnp.float32
+    return jax.ShapeDtypeStruct((1, *reference_input_shape(card)), dtype)
 
 
 def _template(module, dummy: jax.ShapeDtypeStruct, head: tuple[str, ...] = (), seed: int = 0) -> dict:
