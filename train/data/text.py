@@ -127,47 +127,34 @@ def text_classification(name: str, train: tuple[list[str], np.ndarray], test: tu
                         description: str) -> Dataset:
     """A classification `Dataset` of TokenSources; validation is carved from train before the vocabulary
     is built, so the codec has seen the train split only. A pretrained WordPiece tokenizer brings its own
-    vocabulary instead (see wordpiece_classification)."""
-    if is_wordpiece_name(options.tokenizer):
-        return wordpiece_classification(name, train, test, class_names, options,
-                                        validation_fraction=validation_fraction, seed=seed, description=description)
-    tokenizer = options.make_tokenizer("word")
-    train_tokens = [tokenizer(t) for t in train[0]]
-    keep, held_out = split_indices(len(train_tokens), validation_fraction, seed)
-    codec = TextCodec(tokenizer, options.build_vocab(train_tokens[i] for i in keep))
-    buckets = options.bucket_lengths()
-
-    def source(token_lists, labels) -> TokenSource:
-        return TokenSource([codec.vocab.encode(t[:options.max_length]) for t in token_lists], labels, buckets)
-
-    labels = np.asarray(train[1])
-    splits = {"train": source([train_tokens[i] for i in keep], labels[keep])}
-    if held_out is not None:
-        splits["validation"] = source([train_tokens[i] for i in held_out], labels[held_out])
-    splits["test"] = source([tokenizer(t) for t in test[0]], np.asarray(test[1]))
-    return Dataset(name, splits, "classification", len(class_names), (buckets[-1],), class_names=class_names,
-                   description=description, codec=codec)
-
-
-def wordpiece_classification(name: str, train: tuple[list[str], np.ndarray], test: tuple[list[str], np.ndarray],
-                             class_names: list[str], options: TextOptions, *, validation_fraction: float, seed: int,
-                             description: str) -> Dataset:
-    """A classification `Dataset` tokenized by a pretrained model's WordPiece tokenizer: ids [CLS] text [SEP]
-    in its vocabulary, truncated to max_length tokens, padded with its [PAD]."""
-    codec = WordPieceCodec.named(options.tokenizer)
-    buckets = options.bucket_lengths()
-
-    def source(texts, labels) -> TokenSource:
-        return TokenSource([codec.encode(t, max_length=options.max_length) for t in texts], labels, buckets)
-
+    vocabulary instead: ids [CLS] text [SEP] in it, truncated to max_length tokens, padded with its [PAD]."""
     keep, held_out = split_indices(len(train[0]), validation_fraction, seed)
+    if is_wordpiece_name(options.tokenizer):
+        codec = WordPieceCodec.named(options.tokenizer)
+        pad_id, description = codec.pad_id, f"{description}; {codec.name} WordPiece tokens"
+
+        def encode(texts) -> list[np.ndarray]:
+            return [codec.encode(t, max_length=options.max_length) for t in texts]
+
+        train_ids = encode(train[0])
+    else:
+        tokenizer = options.make_tokenizer("word")
+        train_tokens = [tokenizer(t) for t in train[0]]
+        codec = TextCodec(tokenizer, options.build_vocab(train_tokens[i] for i in keep))
+        pad_id = None  # the codec's <pad>
+
+        def encode(texts) -> list[np.ndarray]:
+            return [codec.vocab.encode(tokenizer(t)[:options.max_length]) for t in texts]
+
+        train_ids = [codec.vocab.encode(t[:options.max_length]) for t in train_tokens]  # tokenized once
+    buckets = options.bucket_lengths()
     labels = np.asarray(train[1])
-    splits = {"train": source([train[0][i] for i in keep], labels[keep])}
+    splits = {"train": TokenSource([train_ids[i] for i in keep], labels[keep], buckets)}
     if held_out is not None:
-        splits["validation"] = source([train[0][i] for i in held_out], labels[held_out])
-    splits["test"] = source(test[0], np.asarray(test[1]))
+        splits["validation"] = TokenSource([train_ids[i] for i in held_out], labels[held_out], buckets)
+    splits["test"] = TokenSource(encode(test[0]), np.asarray(test[1]), buckets)
     return Dataset(name, splits, "classification", len(class_names), (buckets[-1],), class_names=class_names,
-                   description=f"{description}; {codec.name} WordPiece tokens", codec=codec, pad_id=codec.pad_id)
+                   description=description, codec=codec, pad_id=pad_id)
 
 
 def label_ids(train_labels: list[str], test_labels: list[str]) -> tuple[np.ndarray, np.ndarray, list[str]]:

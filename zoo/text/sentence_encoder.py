@@ -50,8 +50,8 @@ class SentenceEncoder:
         if not tokenizer_path.is_file():
             raise ZooError(f"no tokenizer.json beside {path}: a sentence encoder needs the tokenizer its weights "
                            "were trained with; put the checkpoint's tokenizer.json in the same folder")
-        model, variables = load_pretrained(model_name, source, num_classes=0, strict=True, dropout_rate=0.0,
-                                           attention_dropout_rate=0.0)
+        model, variables = load_pretrained(model_name, path, num_classes=0, strict=True, dropout_rate=0.0,
+                                           attention_dropout_rate=0.0)  # the file found above, not looked up again
         return cls(model, variables, WordPieceTokenizer.from_file(tokenizer_path), **kwargs)
 
     @property

@@ -12,6 +12,7 @@ with the specials, and [PAD] (0 in BERT vocabularies) pads the batches.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 from pathlib import Path
 
@@ -68,13 +69,9 @@ class WordPieceCodec:
         path = _named_path(name)
         return cls(WordPieceTokenizer.from_file(path), name, hashlib.sha256(path.read_bytes()).hexdigest())
 
-    @property
+    @functools.cached_property
     def vocab(self) -> _Vocabulary:
-        cached = self.__dict__.get("_vocab")
-        if cached is None:
-            cached = _Vocabulary(self.tokenizer)
-            object.__setattr__(self, "_vocab", cached)
-        return cached
+        return _Vocabulary(self.tokenizer)
 
     @property
     def pad_id(self) -> int:
