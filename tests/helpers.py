@@ -97,3 +97,20 @@ def saved_networks(workdir: Path) -> tuple[dict, dict]:
     finally:
         checkpointer.close()
     return state["networks"], record
+
+
+HAMLET = ("To be, or not to be, that is the question:\nWhether 'tis nobler in the mind to suffer\n"
+          "The slings and arrows of outrageous fortune,\nOr to take arms against a sea of troubles\n") * 12
+
+
+def train_tiny_language_model(root: Path, model: str, overrides: dict):
+    """A character language model trained for one short epoch on HAMLET through the real loop, in root/run:
+    what zoo-generate reads. Returns the run's result."""
+    from conftest import quick
+    from train import train_and_evaluate
+
+    corpus = root / "corpus.txt"
+    corpus.write_text(HAMLET)
+    config = quick(model, dataset=f"text:{corpus}", epochs=1, batch_size=8, seq_len=16, min_freq=1,
+                   model_overrides=overrides, lr=1e-2)
+    return train_and_evaluate(config, root / "run")

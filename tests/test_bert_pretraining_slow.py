@@ -1,10 +1,10 @@
-"""The long run: bert_mini (the card's recipe: 2 layers, 128 wide) pre-trained from scratch on Shakespeare's complete
-works within a CPU budget of about 15 minutes; the masked-LM loss falls on held-out text and the masked-token
-accuracy beats always guessing the most frequent word. The figures it prints go in the card
-(zoo.text.bert_pretraining) and the note. Measured (600 steps, 8.5 minutes): MLM loss 9.02 -> 5.62, masked-token
-accuracy 0.151 against 0.081 for always ','; NSP loss 0.695 -> 0.693, accuracy 0.51: next-sentence prediction is
-still at chance after this budget (it is learnt by the fast test's toy text, tests/test_masked_lm.py). (4 layers x 256 wide at batch 32 reached only 240 steps in 12 minutes on 2 shared cores: MLM loss 8.98 -> 5.96
-on held-out text, but still the unigram stage, masked-token accuracy = the most-frequent-word baseline 0.081.)
+"""The long run: bert_mini (the card's recipe: 2 layers, 128 wide, 4 epochs) pre-trained from scratch on Shakespeare's
+complete works; both losses fall on held-out text, the masked-token accuracy beats always guessing the most frequent
+word, and next-sentence prediction beats chance. The figures it prints go in the card (zoo.text.bert_pretraining)
+and the note. Measured (2,604 steps, 28 minutes on 2 CPU cores shared with another run): test MLM loss 9.02 ->
+4.29, masked-token accuracy 0.276 against 0.083 for always ','; NSP loss 0.695 -> 0.683, accuracy 0.559 (validation
+0.496, 0.524, 0.553, 0.576 after each epoch: next-sentence prediction only starts once the masked LM has learnt
+words, after ~1,300 steps; the 600-step run of an earlier recipe stayed at chance).
 
     .venv/bin/pytest tests/test_bert_pretraining_slow.py -m slow -s
 """
@@ -22,11 +22,9 @@ from train.data import eval_batches, load_for_run
 from train.parallel import make_parallel
 from train.tasks import task_for
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]  # the suite's 600 s limit is for one fast test
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(3600)]  # the suite's 600 s limit is for one fast test
 
-STEPS, BATCH = 600, 64  # about 10 minutes of the card's recipe on 2 busy CPU cores
-SETTINGS = dict(dataset="shakespeare_pairs", epochs=1, batch_size=BATCH, limit_train=STEPS * BATCH, limit_test=1024,
-                eval_batch_size=256, log_every=50)
+SETTINGS = dict(dataset="shakespeare_pairs", eval_batch_size=256, log_every=100)  # the card's recipe otherwise
 
 
 def held_out(task, state, split="test"):
@@ -61,6 +59,7 @@ def test_bert_mini_learns_shakespeare(tmp_path):
                "train": s["history"][-1]}
     print("\nbert_mini on shakespeare_pairs:", json.dumps(figures, indent=1))
 
-    assert s["test_mlm_loss"] < start["mlm_loss"] - 2.0  # from ln 8192 = 9.0
-    assert s["test_nsp_loss"] <= start["nsp_loss"]  # at chance in this budget; it must at least not get worse
-    assert s["test_accuracy"] > s["test_baseline_accuracy"] + 0.02
+    assert s["test_mlm_loss"] < start["mlm_loss"] - 4.0  # from ln 8192 = 9.0; measured 4.29
+    assert s["test_accuracy"] > s["test_baseline_accuracy"] + 0.15  # measured 0.276 against 0.083
+    assert s["test_nsp_loss"] < start["nsp_loss"] - 0.005  # measured 0.695 -> 0.683
+    assert s["test_nsp_accuracy"] > 0.53  # chance is 0.5; measured 0.559

@@ -167,21 +167,12 @@ def test_sample_rejects_bad_arguments():
 
 # --- end to end: train through the real loop, then zoo-generate -------------------------------------------------
 
-TEXT = ("To be, or not to be, that is the question:\nWhether 'tis nobler in the mind to suffer\n"
-        "The slings and arrows of outrageous fortune,\nOr to take arms against a sea of troubles\n") * 12
-
-
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory):
-    from conftest import quick
-    from train import train_and_evaluate
+    from helpers import train_tiny_language_model
 
     root = tmp_path_factory.mktemp("char_lm")
-    corpus = root / "corpus.txt"
-    corpus.write_text(TEXT)
-    config = quick("char_gru", dataset=f"text:{corpus}", epochs=1, batch_size=8, seq_len=16, min_freq=1,
-                   model_overrides={"hidden_size": 24, "embed_dim": 8}, lr=1e-2)
-    result = train_and_evaluate(config, root / "run")
+    result = train_tiny_language_model(root, "char_gru", {"hidden_size": 24, "embed_dim": 8})
     return root / "run", result
 
 

@@ -64,9 +64,10 @@ def _expected_output_shape(card, x, kwargs) -> tuple[int, ...]:
 
 # Variants built from exactly the blocks of models swept by default (resnet18's basic blocks, resnet50's
 # bottlenecks, vgg11's conv stacks, resnet18's BatchNorm, vit_b_16's encoder blocks, minilm_l6's BERT layers at
-# BERT-base width): the default run keeps to its stated time on 2 cores; `pytest -m slow` sweeps them too.
+# BERT-base width, gpt_nano's GPT at GPT-2 small's size, llama's blocks at SmolLM2's size): the default run keeps
+# to its stated time on 2 cores; `pytest -m slow` sweeps them too.
 DEEPER_VARIANTS = {"resnet34", "resnet101", "resnet152", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19",
-                   "vgg19_bn", "vit_s_16", "vit_ti_16", "bert"}
+                   "vgg19_bn", "vit_s_16", "vit_ti_16", "bert", "gpt2", "smollm2_135m"}
 
 
 @pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in DEEPER_VARIANTS else n

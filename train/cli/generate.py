@@ -1,8 +1,10 @@
-"""`zoo-generate MODEL --workdir DIR`: sample text from a language model trained by `zoo-train`.
+"""`zoo-generate MODEL --workdir DIR`: sample text from a language model trained by `zoo-train`; without
+--workdir, from a model's pretrained weights (train.cli.generate_pretrained), streamed as it is decoded.
 
     zoo-generate char_gru --workdir runs/shakespeare --prompt "ROMEO:" --length 400 --temperature 0.8
     zoo-generate char_lstm --workdir runs/lm --greedy --length 200
-    zoo-generate char_gru --workdir runs/lm --num-samples 3 --top-k 5 --seed 1
+    zoo-generate gpt_nano --workdir runs/gpt --num-samples 3 --top-k 5 --top-p 0.9 --seed 1
+    zoo-generate smollm2_135m --prompt "What is gravity?" --chat --max-new-tokens 64
 
 Reads what the training run left in DIR: config.json (the model and its overrides; written when the run
 starts, so a run stopped part-way can be sampled from its last checkpoint), codec.json (the data set's
@@ -30,15 +32,25 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="zoo-generate", description="Print text sampled from a trained language "
                                 "model (e.g. char_gru) in a zoo-train workdir.")
     p.add_argument("model", metavar="MODEL", help="the registered model the workdir trained, e.g. char_gru")
-    p.add_argument("--workdir", required=True, metavar="DIR", help="the training run's --workdir")
+    p.add_argument("--workdir", metavar="DIR", help="the training run's --workdir (leave out for a model with "
+                   "pretrained weights, e.g. smollm2_135m)")
+    p.add_argument("--weights", metavar="SOURCE", help="without --workdir: the card's named weights or a GGUF path "
+                   "(default: the card's weights)")
     p.add_argument("--prompt", default="", metavar="TEXT",
                    help="text to continue (printed before the continuation); default: start of a line")
-    p.add_argument("--length", type=int, default=200, metavar="N", help="tokens (characters) to generate; default 200")
+    p.add_argument("--length", "--max-new-tokens", dest="length", type=int, default=None, metavar="N",
+                   help="tokens to generate (a stop token ends pretrained models earlier); default 200, or 64 "
+                        "without --workdir")
     p.add_argument("--temperature", type=float, default=1.0, metavar="T",
                    help="softmax temperature: < 1 safer, > 1 more varied, 0 = greedy; default 1.0")
     p.add_argument("--top-k", type=int, default=0, metavar="K", help="sample among the K most likely tokens only; "
                                                                        "0 = all (default)")
+    p.add_argument("--top-p", type=float, default=1.0, metavar="P", help="sample within the smallest set of tokens "
+                   "whose probability reaches P (nucleus); 1 = all (default)")
     p.add_argument("--greedy", action="store_true", help="always take the most likely token (deterministic)")
+    p.add_argument("--chat", action="store_true", help="without --workdir: the prompt is a user message, wrapped "
+                   "in the model's chat template")
+    p.add_argument("--system", metavar="TEXT", help="with --chat: a system message before the user's")
     p.add_argument("--seed", type=int, default=0, metavar="S", help="random seed; same seed, same text (default 0)")
     p.add_argument("--num-samples", type=int, default=1, metavar="M", help="independent samples to print (default 1)")
     return p
@@ -140,11 +152,11 @@ def encode_prompt(codec, prompt: str) -> np.ndarray:
 
 
 def generate(model_name: str, workdir: str | Path, *, prompt: str = "", length: int = 200, temperature: float = 1.0,
-             top_k: int = 0, greedy: bool = False, seed: int = 0, num_samples: int = 1) -> list[str]:
+             top_k: int = 0, top_p: float = 1.0, greedy: bool = False, seed: int = 0,
+             num_samples: int = 1) -> list[str]:
     """`num_samples` texts: `prompt` followed by `length` generated tokens."""
     import jax
 
-    from zoo.sequence.sampling import sample
     from zoo.text.vocab import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 
     model, variables, codec = load_language_model(model_name, workdir)
@@ -153,8 +165,22 @@ def generate(model_name: str, workdir: str | Path, *, prompt: str = "", length: 
                             "use a smaller K, or 0 for no filtering")
     prompt_ids = np.tile(encode_prompt(codec, prompt), (num_samples, 1))
     # No special tokens: the continuation is exactly `length` characters of the vocabulary.
-    ids = sample(model, variables, prompt_ids, length, jax.random.key(seed), temperature=temperature,
-                 top_k=top_k, greedy=greedy, suppress_ids=(PAD_ID, UNK_ID, BOS_ID, EOS_ID))
+    never = (PAD_ID, UNK_ID, BOS_ID, EOS_ID)
+    key = jax.random.key(seed)
+    if hasattr(model, "init_cache"):  # Transformers (GPT, Llama): KV-cache decoding, one while_loop
+        from zoo.text.generation import Sampling, generate as generate_cached
+
+        sampling = Sampling(greedy=greedy, temperature=temperature, top_k=top_k, top_p=top_p, suppress_ids=never)
+        ids = generate_cached(model, variables, prompt_ids.tolist(), max_new_tokens=length, key=key,
+                              sampling=sampling).tokens
+    else:  # recurrent models step their own state
+        from zoo.sequence.sampling import sample
+
+        if top_p < 1.0:
+            raise GenerateError(f"--top-p is for Transformer language models; {model_name} samples with "
+                                "--temperature and --top-k")
+        ids = sample(model, variables, prompt_ids, length, key, temperature=temperature, top_k=top_k,
+                     greedy=greedy, suppress_ids=never)
     # Joined the tokenizer's way: nothing between characters, a space between words.
     return [codec.tokenizer.join([*codec.tokenizer(prompt), *codec.vocab.decode(row)]) for row in ids]
 
@@ -162,19 +188,35 @@ def generate(model_name: str, workdir: str | Path, *, prompt: str = "", length: 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.length < 1:
-        parser.error("--length must be at least 1")
+    pretrained = args.workdir is None
+    length = args.length if args.length is not None else (64 if pretrained else 200)
+    if length < 1:
+        parser.error("--length / --max-new-tokens must be at least 1")
     if not (0 <= args.temperature < math.inf):  # also refuses nan, which compares false with everything
         parser.error(f"--temperature must be a finite number >= 0 (0 = greedy), got {args.temperature}")
     if args.top_k < 0:
         parser.error("--top-k must be >= 0 (0 = no filtering)")
+    if not 0 < args.top_p <= 1:
+        parser.error(f"--top-p must be in (0, 1] (1 = no nucleus filter), got {args.top_p}")
     if args.num_samples < 1:
         parser.error("--num-samples must be at least 1")
+    if not pretrained and (args.chat or args.weights or args.system):
+        parser.error("--chat, --system and --weights are for pretrained models (leave out --workdir)")
 
     def command() -> int:
-        texts = generate(args.model, args.workdir, prompt=args.prompt, length=args.length,
-                         temperature=args.temperature, top_k=args.top_k, greedy=args.greedy, seed=args.seed,
-                         num_samples=args.num_samples)
+        if pretrained:
+            from train.cli.generate_pretrained import run
+
+            for sample in range(args.num_samples):
+                if args.num_samples > 1:
+                    print(f"--- sample {sample + 1} of {args.num_samples} ---")
+                run(args.model, prompt=args.prompt, weights=args.weights, max_new_tokens=length,
+                    temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, greedy=args.greedy,
+                    seed=args.seed + sample, chat=args.chat, system=args.system)
+            return 0
+        texts = generate(args.model, args.workdir, prompt=args.prompt, length=length,
+                         temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, greedy=args.greedy,
+                         seed=args.seed, num_samples=args.num_samples)
         for i, text in enumerate(texts):
             if len(texts) > 1:
                 print(f"--- sample {i + 1} of {len(texts)} ---")

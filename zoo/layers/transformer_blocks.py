@@ -6,8 +6,9 @@ cross attention over an encoder's memory + MLP), each sublayer wrapped in a resi
 
 The fields mirror torch.nn.TransformerEncoderLayer / TransformerDecoderLayer, so `norm_first` means the same
 in both. A decoder-only language model (GPT, Llama) stacks EncoderBlock(causal=True, norm_first=True); Llama
-adds norm='rmsnorm', activation='swiglu', use_bias=False, rotary_base=10000.0. Pre-LN stacks need one final
-norm after the last block, which belongs to the model, not to the block.
+adds norm='rmsnorm', activation='swiglu', use_bias=False, rotary_base=10000.0 and num_kv_heads (grouped-query
+attention). Pre-LN stacks need one final norm after the last block, which belongs to the model, not to the block.
+Decoding passes each EncoderBlock its layer's KV cache (zoo.layers.kv_cache) and gets it back, extended.
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ import jax.numpy as jnp
 from zoo.errors import InputShapeError
 from zoo.layers.attention import MultiHeadAttention
 from zoo.layers.feed_forward import feed_forward
+from zoo.layers.kv_cache import KVCache
 from zoo.layers.norms import norm_layer
 
 
@@ -27,6 +29,7 @@ class _Block(nn.Module):
 
     num_heads: int
     mlp_dim: int  # hidden width of the feed-forward network (torch's dim_feedforward)
+    num_kv_heads: int | None = None  # grouped-query attention in the self-attention (default num_heads)
     norm_first: bool = False  # pre-LN if True, post-LN if False
     activation: str = "gelu"  # exact-erf 'gelu' | 'gelu_tanh' | 'relu' | 'silu' | 'swiglu'
     norm: str = "layernorm"  # 'layernorm' | 'rmsnorm'
@@ -38,6 +41,8 @@ class _Block(nn.Module):
     fused_qkv: bool = False  # one q/k/v projection in the self-attention (GPT-2's c_attn)
     head_dim: int | None = None  # default D // num_heads
     rotary_base: float | None = None  # RoPE in the self-attention (Llama: 10000.0)
+    kernel_init: Any = None  # every projection's; None = LeCun normal (flax's Dense default)
+    out_kernel_init: Any = None  # the projections that end a residual branch (attention out, mlp down)
     dtype: Any = None
     param_dtype: Any = jnp.float32
 
@@ -46,10 +51,12 @@ class _Block(nn.Module):
 
     def _attention(self, name: str, *, self_attention: bool) -> MultiHeadAttention:
         return MultiHeadAttention(
-            num_heads=self.num_heads, head_dim=self.head_dim, fused_qkv=self.fused_qkv and self_attention,
+            num_heads=self.num_heads, num_kv_heads=self.num_kv_heads if self_attention else None,
+            head_dim=self.head_dim, fused_qkv=self.fused_qkv and self_attention,
             use_bias=self.use_bias, dropout_rate=self.attention_dropout_rate,
-            rotary_base=self.rotary_base if self_attention else None, dtype=self.dtype,
-            param_dtype=self.param_dtype, name=name)
+            rotary_base=self.rotary_base if self_attention else None, out_kernel_init=self.out_kernel_init,
+            dtype=self.dtype, param_dtype=self.param_dtype, name=name,
+            **({} if self.kernel_init is None else {"kernel_init": self.kernel_init}))
 
     def _stream(self, x):
         """The residual stream in the compute dtype: under bf16 the sums between sublayers are bf16 too, so the
@@ -68,7 +75,8 @@ class _Block(nn.Module):
 
     def _mlp(self, x, train: bool):
         mlp = feed_forward(self.activation, self.mlp_dim, dropout_rate=self.mlp_dropout_rate,
-                           use_bias=self.use_bias, dtype=self.dtype, param_dtype=self.param_dtype, name="mlp")
+                           use_bias=self.use_bias, kernel_init=self.kernel_init, out_kernel_init=self.out_kernel_init,
+                           dtype=self.dtype, param_dtype=self.param_dtype, name="mlp")
         x, _ = self._residual(x, lambda h: (mlp(h, train=train), None), "mlp_norm", train)
         return x
 
@@ -87,20 +95,27 @@ class EncoderBlock(_Block):
     causal: bool = False
 
     @nn.compact
-    def __call__(self, x, *, token_mask=None, positions=None, train: bool = False, return_weights: bool = False):
+    def __call__(self, x, *, token_mask=None, positions=None, train: bool = False, return_weights: bool = False,
+                 cache: KVCache | None = None):
         """token_mask [B, T] bool, True at real tokens; positions int [B, T] or [T] for rotary angles.
-        Returns y, or (y, attention weights float32 [B, H, T, T]) with `return_weights`."""
+        Returns y, or (y, attention weights float32 [B, H, T, T]) with `return_weights`. With a `cache` the
+        attention is causal over the cached tokens and the new ones, and the result is (y, new cache) or
+        (y, weights [B, H, T, S], new cache)."""
         _check_tokens(x, token_mask, "EncoderBlock")
         x = self._stream(x)
         attention = self._attention("attention", self_attention=True)
 
         def attend(h):
-            return attention(h, key_mask=token_mask, causal=self.causal, positions=positions, train=train,
-                             return_weights=True)
+            result = attention(h, key_mask=token_mask, causal=self.causal, positions=positions, train=train,
+                               return_weights=True, cache=cache)
+            return result[0], result[1:]  # (weights,) or (weights, new cache)
 
-        x, weights = self._residual(x, attend, "attention_norm", train)
+        x, extras = self._residual(x, attend, "attention_norm", train)
         x = self._mlp(x, train)
-        return (x, weights) if return_weights else x
+        outputs = (x, extras[0]) if return_weights else (x,)
+        if cache is not None:
+            outputs = (*outputs, extras[-1])
+        return outputs if len(outputs) > 1 else x
 
 
 class DecoderBlock(_Block):

