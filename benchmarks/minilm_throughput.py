@@ -13,23 +13,11 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # report.py beside this script
-
-
-def best_seconds(run, steps: int, repeats: int) -> float:
-    run()  # warm-up (and compilation)
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        for _ in range(steps):
-            run()
-        times.append(time.perf_counter() - started)
-    return min(times)
 
 
 def main() -> None:
@@ -46,7 +34,7 @@ def main() -> None:
     import torch
     import transformers
 
-    from report import machine, write_json
+    from report import best_seconds, machine, write_json
     from zoo.weights import load_pretrained
     from zoo.weights.minilm import minilm_files
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import time
 
 
 def machine() -> dict:
@@ -17,3 +18,16 @@ def write_json(path: str, report: dict) -> None:
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     with open(path, "w") as f:
         json.dump(report, f, indent=2)
+
+
+def best_seconds(run, steps: int = 1, repeats: int = 3) -> float:
+    """Seconds of `steps` calls of `run`, the best of `repeats` (the least disturbed by the rest of the machine),
+    after one warm-up call (compilation)."""
+    run()
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        for _ in range(steps):
+            run()
+        times.append(time.perf_counter() - started)
+    return min(times)

@@ -23,15 +23,6 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # report.py beside this script
 
 
-def best(run, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - started)
-    return min(times)
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--prompt-tokens", type=int, default=64)
@@ -46,7 +37,7 @@ def main() -> None:
     import torch
     import transformers
 
-    from report import machine, write_json
+    from report import best_seconds, machine, write_json
     from zoo.text.generation import generate, pad_prompts
     from zoo.text.generation import prefill as zoo_prefill
     from zoo.weights import load_pretrained
@@ -73,7 +64,8 @@ def main() -> None:
         started = time.perf_counter()
         zoo_generate_once()  # compiles prefill and the decode loop
         compile_seconds = time.perf_counter() - started
-        zoo_prefill_s, zoo_total_s = best(zoo_prefill_once, args.repeats), best(zoo_generate_once, args.repeats)
+        zoo_prefill_s = best_seconds(zoo_prefill_once, 1, args.repeats)
+        zoo_total_s = best_seconds(zoo_generate_once, 1, args.repeats)
         zoo_tokens = zoo_generate_once().tokens
 
         tids = torch.as_tensor(ids, dtype=torch.long)
@@ -88,8 +80,8 @@ def main() -> None:
                 return theirs.generate(tids, attention_mask=tmask, do_sample=False, max_new_tokens=args.new_tokens,
                                        min_new_tokens=args.new_tokens, pad_token_id=2)
 
-        torch_generate_once()
-        torch_prefill_s, torch_total_s = best(torch_prefill_once, args.repeats), best(torch_generate_once, args.repeats)
+        torch_prefill_s = best_seconds(torch_prefill_once, 1, args.repeats)
+        torch_total_s = best_seconds(torch_generate_once, 1, args.repeats)
         torch_tokens = torch_generate_once()[:, ids.shape[1]:].numpy()
 
         prefill = {"zoo": batch * args.prompt_tokens / zoo_prefill_s,
