@@ -77,8 +77,9 @@ class EpochClock:
         return self.times
 
 
-def measure_step_seconds(config, samples: int = 6) -> float:
-    """Seconds per training step of `config`'s model and batch on this machine right now (after compiling)."""
+def measure_step_seconds(config, samples: int = 6, vocab_size: int | None = None) -> float:
+    """Seconds per training step of `config`'s model and batch on this machine right now (after compiling);
+    `vocab_size`: the data set's (default: the card's), which decides the cost of a large softmax."""
     import jax
     import numpy as np
 
@@ -89,13 +90,17 @@ def measure_step_seconds(config, samples: int = 6) -> float:
     from train.steps import SupervisedStep
     from train.steps.supervised import per_sequence_sums, token_weights
 
-    model = zoo.create(config.model, **dict(config.model_overrides))
+    fields = dict(config.model_overrides)
+    if vocab_size:
+        fields["vocab_size"] = vocab_size
+    model = zoo.create(config.model, **fields)
     tx = make_optimizer(config.optim, 1000)
-    body = SupervisedStep(model, tx, softmax_cross_entropy, weights=token_weights(model.pad_id),
-                          report=per_sequence_sums)
+    pad_id = getattr(model, "pad_id", 0)  # the recurrent models' field; GPT has none (the data sets' pad is 0)
+    body = SupervisedStep(model, tx, softmax_cross_entropy, weights=token_weights(pad_id), report=per_sequence_sums)
     step = jax.jit(body.train, donate_argnums=0)
-    x = np.random.default_rng(0).integers(4, model.vocab_size, (config.batch_size, config.seq_len), dtype=np.int32)
-    batch = {"x": x, "y": x, "mask": np.ones(config.batch_size, np.float32)}
+    batch_size, seq_len = config.data.batch_size, config.text.seq_len or 128  # 128: the text sets' default
+    x = np.random.default_rng(0).integers(4, model.vocab_size, (batch_size, seq_len), dtype=np.int32)
+    batch = {"x": x, "y": x, "mask": np.ones(batch_size, np.float32)}
     state = create_train_state(model, tx, x[:1], 0)
     state, metrics = step(state, batch)
     jax.block_until_ready(metrics)

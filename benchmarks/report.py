@@ -31,3 +31,12 @@ def best_seconds(run, steps: int = 1, repeats: int = 3) -> float:
             run()
         times.append(time.perf_counter() - started)
     return min(times)
+
+
+def load_average(before: tuple, after: tuple) -> dict:
+    """The CPU load average (1, 5, 15 min) before and after a measurement, and whether other work on the
+    machine likely slowed it (load above half the CPUs): every timing figure is only as good as this."""
+    cpus = os.cpu_count() or 1
+    return {"cpu_load_average_1_5_15min": {"before": [round(v, 2) for v in before],
+                                           "after": [round(v, 2) for v in after]},
+            "machine_busy": max(before[0], after[0], after[2]) > 0.5 * cpus}

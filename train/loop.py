@@ -10,6 +10,7 @@ builds, the workdir is usable and holds no other run, and a resumed run's settin
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import sys
 import time
 from pathlib import Path
@@ -23,7 +24,8 @@ import zoo
 from train import report
 from train.checkpoint import Checkpointer
 from train.config import TrainConfig
-from train.data import eval_batches, load_for_run, train_batches
+from train.data import eval_batches, load_for_run
+from train.data.batching import stream_batches
 from train.parallel import check_divisible, make_parallel
 from train.state import TrainState
 from train.stops import StopRequest, TrainingInterrupted, check_step_metrics
@@ -52,13 +54,14 @@ class _Run:
         self.config, self.workdir = config, workdir
         self.main = jax.process_index() == 0
         card = zoo.model_card(config.model)
-        self.parallel = make_parallel(config.run.parallel, devices)
-        check_divisible(config.data.batch_size, self.parallel.num_devices)
-        self.eval_batch_size = config.data.eval_batch_size or \
-            config.data.batch_size * max(1, 1024 // config.data.batch_size)
-        check_divisible(self.eval_batch_size, self.parallel.num_devices, "eval batch size")
+        self.parallel = make_parallel(config.run.parallel, devices, mesh=config.run.mesh, fsdp=config.run.fsdp)
+        check_divisible(config.data.batch_size, self.parallel.batch_shards, across=self.parallel.batch_unit)
         self.task = task_for(card.task)(config, card, load_for_run(config), self.parallel)
         self.dataset = self.task.dataset
+        self.eval_batch_size = config.data.eval_batch_size or default_eval_batch(
+            config.data.batch_size, self.task.eval_examples_limit())
+        check_divisible(self.eval_batch_size, self.parallel.batch_shards, "eval batch size",
+                        across=self.parallel.batch_unit)
         self.template = self.task.init_state()
         self.train_step = self.parallel.compile_train(self.task.train_step)
         self.eval_step = None  # compiled on first use: tasks without held-out batches have no eval step
@@ -100,6 +103,13 @@ class _Run:
             real = batch["mask"] > 0
             kept.append({**{k: v[real] for k, v in result.items()}, "targets": batch["y"][real]})
         return self.task.metrics({k: np.concatenate([r[k] for r in kept]) for k in kept[0]})
+
+
+def default_eval_batch(batch_size: int, limit: int | None) -> int:
+    """A multiple of the training batch near 1024 examples, or the largest under the task's `limit` (a 49k-token
+    vocabulary's logits: 1024 windows would need tens of GB); never below the training batch."""
+    target = 1024 if limit is None else min(1024, limit)
+    return batch_size * max(1, target // batch_size)
 
 
 def _upgrade(record: dict, steps_per_epoch: int, saved: dict | None) -> dict:
@@ -165,8 +175,8 @@ def train_and_evaluate(config: TrainConfig, workdir: str | Path, *, devices=None
                 pending: list = []
                 bar = tqdm(total=spe, initial=in_epoch, desc=f"epoch {epoch + 1}/{settings.epochs}", leave=False,
                            disable=not (settings.progress and run.main))
-                for batch in train_batches(run.dataset.splits["train"], batch_size, settings.seed, epoch,
-                                           in_epoch, task.shards):
+                batches = stream_batches(run.dataset.splits["train"], batch_size, settings.seed, step, task.shards)
+                for batch in itertools.islice(batches, spe - in_epoch):
                     state, metrics = run.train_step(state, parallel.put_batch(batch))
                     step += 1
                     in_epoch += 1
@@ -234,7 +244,8 @@ def train_and_evaluate(config: TrainConfig, workdir: str | Path, *, devices=None
         if settings.plots:
             report.plot_curves(record["history"], workdir / "learning_curves.png")
         task.write_reports(workdir, test)
-    return TrainResult(summary=summary, state=final_state, model=task.result_model())
+        task.write_outputs(workdir, final_state)
+    return TrainResult(summary=summary, state=task.result_state(final_state), model=task.result_model())
 
 
 def _interrupted(step: int, workdir: Path) -> TrainingInterrupted:

@@ -58,20 +58,24 @@ def with_pretrained(model_name: str, source: str, fresh: dict[str, Any], head: t
 
     The head stays as `fresh` has it (the run's seeded init, for this data set's classes),
     even when the file's head has the same shape. `fresh` is the run's own model, so the
-    file is checked against the architecture as configured (overrides, input size).
+    file is checked against the architecture as configured (overrides, input size). With no
+    head (a language model) every variable comes from the file: the data's vocabulary must
+    be the weights' own (a pretrained tokenizer, e.g. --tokenizer smollm2).
     """
-    from zoo.weights.pretrained import rename_hook, resolve_source
-    from zoo.weights.torch_file import read_state_dict
+    from zoo.weights.pretrained import read_weights, rename_hook, resolve_source
 
     path = resolve_source(model_name, source)
+    state_dict, _ = read_weights(model_name, path)
     try:
-        variables = torch_to_flax(read_state_dict(path), fresh, rename=rename_hook(model_name), keep=head,
+        variables = torch_to_flax(state_dict, fresh, rename=rename_hook(model_name), keep=head,
                                   source=f"pretrained weights {source!r} for {model_name}")
     except WeightsMismatchError as err:
-        raise WeightsMismatchError(
-            f"{err}\nPretrained vision weights expect 3-channel images (--channels 3) and the architecture they were "
-            "trained with: a model whose layers depend on the input size (e.g. ResNet's small-image stem) "
-            "may need a field set, e.g. --set small_stem=False.") from None
+        hint = ("Pretrained vision weights expect 3-channel images (--channels 3) and the architecture they were "
+                "trained with: a model whose layers depend on the input size (e.g. ResNet's small-image stem) "
+                "may need a field set, e.g. --set small_stem=False." if head else
+                "A pretrained language model reads the token ids of its own tokenizer: pass it to the data set "
+                "(e.g. --tokenizer smollm2 for smollm2_135m), and no --set that changes the architecture.")
+        raise WeightsMismatchError(f"{err}\n{hint}") from None
     return jax.tree.map(jnp.asarray, variables)
 
 

@@ -15,7 +15,8 @@ from zoo.errors import SettingError
 # Settings that do not change what a run computes (how often it saves or logs, what it shows, how the batch is
 # spread over devices, how big evaluation batches are), so a resumed run may change them freely.
 FREE_ON_RESUME = frozenset({"resume", "allow_changed", "progress", "plots", "log_every", "keep_checkpoints",
-                            "checkpoint_every", "checkpoint_epochs", "parallel", "eval_batch_size", "divergence"})
+                            "checkpoint_every", "checkpoint_epochs", "parallel", "mesh", "fsdp", "eval_batch_size",
+                            "divergence"})
 
 
 def check_usable(workdir: Path) -> None:

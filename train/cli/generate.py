@@ -71,7 +71,9 @@ def load_language_model(model_name: str, workdir: str | Path):
 
     import zoo
     from train.checkpoint import describe_mismatch, signature
-    from zoo.text.codec import TextCodec
+    from train.steps.lora import LORA_KEY, model_view
+    from train.config import TransferConfig
+    from zoo.text.codec import load_codec
 
     workdir = Path(workdir)
     if not workdir.is_dir():
@@ -95,13 +97,17 @@ def load_language_model(model_name: str, workdir: str | Path):
     if not codec_path.is_file():
         raise GenerateError(f"{codec_path} not found: the run did not save its text codec, so its token ids "
                             "cannot be turned back into text. Retrain with a text data set (e.g. --data shakespeare)")
-    codec = TextCodec.load(codec_path)
+    codec = load_codec(codec_path)
 
     overrides = dict(config.get("model_overrides") or ())
     model = zoo.create(model_name, **{**overrides, "vocab_size": len(codec.vocab)})
     shapes = jax.eval_shape(lambda: model.init(jax.random.key(0), np.ones((1, 1), np.int32)))["params"]
     expected = signature(jax.tree.map(lambda s: np.empty(s.shape, s.dtype), shapes))
     params = _latest_params(workdir, model_name)
+    lora = TransferConfig(**{k: v for k, v in (config.get("transfer") or {}).items()
+                             if k.startswith("lora_")}).lora()
+    if lora is not None and LORA_KEY in params:  # a LoRA run: its adapters merged into the frozen weights
+        params = model_view(lora)(params)
     if signature(params) != expected:
         raise GenerateError(f"the checkpoint in {workdir / 'checkpoints'} does not fit {model_name} with the overrides in "
                             f"config.json and {len(codec.vocab)} tokens from codec.json:\n"
@@ -138,6 +144,8 @@ def encode_prompt(codec, prompt: str) -> np.ndarray:
     """Prompt text -> ids [P]; an empty prompt starts a new line (or, without one in the vocabulary, <bos>)."""
     from zoo.text.vocab import BOS_ID, SPECIALS, UNK_ID
 
+    if not hasattr(codec, "tokenizer") or not hasattr(codec.tokenizer, "join"):  # a pretrained BPE: no <unk>
+        return codec.encode(prompt or "\n")
     if not prompt:
         newline = codec.vocab.id("\n")
         return np.array([newline if newline != UNK_ID else BOS_ID], np.int32)
@@ -165,7 +173,8 @@ def generate(model_name: str, workdir: str | Path, *, prompt: str = "", length: 
                             "use a smaller K, or 0 for no filtering")
     prompt_ids = np.tile(encode_prompt(codec, prompt), (num_samples, 1))
     # No special tokens: the continuation is exactly `length` characters of the vocabulary.
-    never = (PAD_ID, UNK_ID, BOS_ID, EOS_ID)
+    never = (PAD_ID, UNK_ID, BOS_ID, EOS_ID) if hasattr(codec.tokenizer, "join") else \
+        tuple(sorted(codec.tokenizer.special_ids))  # a pretrained BPE: its special tokens
     key = jax.random.key(seed)
     if hasattr(model, "init_cache"):  # Transformers (GPT, Llama): KV-cache decoding, one while_loop
         from zoo.text.generation import Sampling, generate as generate_cached
@@ -181,6 +190,8 @@ def generate(model_name: str, workdir: str | Path, *, prompt: str = "", length: 
                                 "--temperature and --top-k")
         ids = sample(model, variables, prompt_ids, length, key, temperature=temperature, top_k=top_k,
                      greedy=greedy, suppress_ids=never)
+    if not hasattr(codec.tokenizer, "join"):  # a pretrained BPE spells its own text
+        return [prompt + codec.decode(row) for row in ids]
     # Joined the tokenizer's way: nothing between characters, a space between words.
     return [codec.tokenizer.join([*codec.tokenizer(prompt), *codec.vocab.decode(row)]) for row in ids]
 

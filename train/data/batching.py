@@ -7,6 +7,7 @@ global batch.
 """
 from __future__ import annotations
 
+import itertools
 from typing import Iterator
 
 import numpy as np
@@ -58,3 +59,14 @@ def eval_batches(source, batch_size: int, shards: int = 1) -> Iterator[dict]:
             x = np.concatenate([x, np.repeat(x[:1], pad, axis=0)])
             y = np.concatenate([y, np.repeat(y[:1], pad, axis=0)])
         yield {"x": x, "y": y, "mask": mask}
+
+
+def stream_batches(source, batch_size: int, seed: int, step: int, shards: int = 1) -> Iterator[dict]:
+    """Batches from global step `step` on, pass after pass over the data (pass p in epoch_order(seed, p)): what an
+    epoch of a fixed number of steps (Keras's steps_per_epoch) reads, carrying on where the last one stopped.
+    With epochs of one pass each, step e * steps + i is batch i of epoch e, as `train_batches` gives it."""
+    per_pass = steps_per_epoch(len(source), batch_size)
+    first_pass, start = divmod(step, per_pass)
+    for data_pass in itertools.count(first_pass):
+        yield from train_batches(source, batch_size, seed, data_pass, start if data_pass == first_pass else 0,
+                                 shards)

@@ -80,7 +80,8 @@ def load_for_run(config) -> Dataset:
     dataset = load_dataset(data.dataset or model_card(config.model).default_dataset, data_dir=data.data_dir,
                            validation_fraction=data.validation_fraction, seed=config.run.seed,
                            text=config.text.options())
-    for split, limit in (("train", data.limit_train), ("test", data.limit_test)):
+    for split, limit in (("train", data.limit_train), ("validation", data.limit_validation),
+                         ("test", data.limit_test)):
         if limit and split in dataset.splits:
             source = dataset.splits[split]
             dataset.splits[split] = subset(source, np.arange(min(limit, len(source))))

@@ -16,6 +16,7 @@ from train.data.sources import Dataset, MissingDataError, split_indices
 from train.data.text_files import csv_rows, read_utf8
 from zoo.errors import DataError, SettingError
 from zoo.text import TextCodec, Vocab, make_tokenizer
+from zoo.text.bpe_codec import BPECodec, is_bpe_name
 from zoo.text.wordpiece_codec import WordPieceCodec, is_wordpiece_name
 
 TEXT_COLUMNS = ("text", "review", "sentence")
@@ -51,6 +52,10 @@ class TextOptions:
         return tuple(sorted({b for b in self.buckets if 0 < b <= self.max_length} | {self.max_length}))
 
     def make_tokenizer(self, default: str):
+        if is_bpe_name(self.tokenizer):
+            raise SettingError(f"--tokenizer {self.tokenizer} is a pretrained byte-level BPE, which serves "
+                               "language-model sets (--data shakespeare, text:FILE); this data set builds its own "
+                               "vocabulary: use --tokenizer word or char")
         if is_wordpiece_name(self.tokenizer):
             raise SettingError(f"--tokenizer {self.tokenizer} is a pretrained model's WordPiece vocabulary, which "
                                "serves text classification sets; language-model, seq2seq and corpus sets build "
@@ -322,8 +327,24 @@ def language_model(name: str, split_tokens: dict[str, list[str]], tokenizer, opt
                    codec=codec)
 
 
-def split_by_position(tokens: list[str], fractions=LM_SPLIT) -> dict[str, list[str]]:
-    """First 90% train, next 5% validation, last 5% test (contiguous: no window straddles two splits)."""
+def language_model_bpe(name: str, split_texts: dict[str, str], options: TextOptions, description: str) -> Dataset:
+    """A language-model `Dataset` of WindowSources over a pretrained byte-level BPE's ids of each split's text
+    (`options.tokenizer`: 'smollm2' or a .gguf path). The vocabulary is the tokenizer's, whole; windows are never
+    padded (pad_id -1: every target counts)."""
+    codec = BPECodec.named(options.tokenizer)
+    splits = {}
+    for split, text in split_texts.items():
+        try:
+            splits[split] = WindowSource(codec.encode(text), options.seq_len)
+        except SettingError as err:
+            raise TextDataError(f"{name}: the {split} split is too short: {err}") from None
+    return Dataset(name, splits, "language_model", len(codec.vocab), (options.seq_len,),
+                   description=f"{description}; {codec.name} byte-level BPE tokens", codec=codec, pad_id=-1)
+
+
+def split_by_position(tokens, fractions=LM_SPLIT) -> dict[str, list[str]]:
+    """First 90% train, next 5% validation, last 5% test (contiguous: no window straddles two splits). `tokens`
+    is a list of tokens, or a text (split by characters)."""
     n = len(tokens)
     a, b = int(n * fractions[0]), int(n * (fractions[0] + fractions[1]))
     return {"train": tokens[:a], "validation": tokens[a:b], "test": tokens[b:]}
@@ -334,6 +355,9 @@ def load_text_file(path: str | Path, options: TextOptions, name: str | None = No
     path = Path(path).expanduser()
     if not path.is_file():
         raise MissingDataError(f"no text file at {path}; check the path given to text:")
+    if is_bpe_name(options.tokenizer):
+        return language_model_bpe(name or f"text:{path}", split_by_position(read_utf8(path)), options,
+                                  f"language modelling on {path} (90/5/5 split by position)")
     tokenizer = options.make_tokenizer("char")
     tokens = tokenizer(read_utf8(path))
     return language_model(name or f"text:{path}", split_by_position(tokens), tokenizer, options,

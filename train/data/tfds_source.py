@@ -125,12 +125,16 @@ def load_corpus(name: str, data_dir: str | None, download: bool, options: TextOp
     # otherwise cut train by position like a plain-text file.
     split_names = ["train", "validation", "test"] if not known or {"validation", "test"} <= known else ["train"]
     sources = data_source(name, split_names, data_dir, download, builder)
-    tokenizer = options.make_tokenizer("char")
-    split_tokens = {}
+    split_texts = {}
     for split, source in zip(split_names, sources):
         records = [source[i] for i in range(len(source))]
-        split_tokens[split] = tokenizer("".join(_as_str(next(iter(r.values()))) for r in records))
+        split_texts[split] = "".join(_as_str(next(iter(r.values()))) for r in records)
     if split_names == ["train"]:
-        split_tokens = text_sets.split_by_position(split_tokens["train"])
+        split_texts = text_sets.split_by_position(split_texts["train"])
+    if text_sets.is_bpe_name(options.tokenizer):
+        return text_sets.language_model_bpe(f"tfds:{name}", split_texts, options,
+                                            f"language modelling on TFDS {name}")
+    tokenizer = options.make_tokenizer("char")
+    split_tokens = {split: tokenizer(text) for split, text in split_texts.items()}
     return text_sets.language_model(f"tfds:{name}", split_tokens, tokenizer, options,
                                     f"{tokenizer.name}-level language modelling on TFDS {name}")

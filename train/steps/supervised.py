@@ -9,9 +9,10 @@ random draws through row-aware keys (train.steps.rng). So one body gives the sam
 What differs between tasks is supplied as small functions (the strategies below): how the model reads a
 batch (`call`: plain, teacher-forced, over graph shards), the input transforms (`inputs`: image resizing and
 augmentation), what each loss weighs (`weights`: the example mask, or real target tokens), what counts as
-correct, and what the eval step returns (`report`). Two switches remain: `trainable` (a frozen backbone: only
-those top-level params are differentiated, and the model runs in inference mode) and `aux_loss_weight`
-(auxiliary heads' losses, train.steps.aux).
+correct, and what the eval step returns (`report`). Three switches remain: `trainable` (a frozen backbone: only
+those top-level params are differentiated, and the model runs in inference mode), `aux_loss_weight`
+(auxiliary heads' losses, train.steps.aux) and `view` (how stored params become the model's: LoRA adapters
+merged into frozen weights, train.steps.lora).
 """
 from __future__ import annotations
 
@@ -110,6 +111,11 @@ class SupervisedStep:
     report: Callable = per_example
     trainable: tuple[str, ...] = ()  # frozen backbone: only these top-level params train (`tx` was built on them)
     aux_loss_weight: float = 0.0
+    # Stored params -> what the model applies (LoRA: base + merged adapters, train.steps.lora); None: the same.
+    view: Callable | None = None
+
+    def model_params(self, params):
+        return params if self.view is None else self.view(params)
 
     def train(self, state: TrainState, batch: Batch, axis_name: str | None = None):
         net = state.network()
@@ -125,7 +131,8 @@ class SupervisedStep:
 
         def objective(trained_params):
             # Closing over `fixed` (not differentiating it) is what keeps the backward pass out of a frozen backbone.
-            variables = {"params": merge_params(trained_params, fixed) if frozen else trained_params, **net.model_state}
+            params = merge_params(trained_params, fixed) if frozen else trained_params
+            variables = {"params": self.model_params(params), **net.model_state}
             if frozen:  # inference mode: running averages, no dropout; model_state untouched
                 outputs = self.call(self.model, variables, x, batch["y"], None, axis_name=axis_name, train=False)
                 model_state, aux = net.model_state, []
@@ -156,7 +163,8 @@ class SupervisedStep:
     def eval(self, state: TrainState, batch: Batch, axis_name: str | None = None) -> dict[str, jax.Array]:
         """What `report` makes of the main head's outputs in inference mode; the host reduces it to metrics."""
         net = state.network()
-        outputs = self.call(self.model, net.variables, self.inputs(batch["x"]), batch["y"], None,
+        variables = {**net.variables, "params": self.model_params(net.params)}
+        outputs = self.call(self.model, variables, self.inputs(batch["x"]), batch["y"], None,
                             axis_name=axis_name, train=False)
         losses = self.loss(outputs, batch["y"])
         weights = self.weights(losses, {**batch, "mask": jnp.ones_like(batch["mask"])})

@@ -41,17 +41,22 @@ class Task:
         self.config, self.card, self.parallel = config, card, parallel
         check_data_kind(card, dataset, self.data_kinds)
         self.dataset = self.prepare_data(dataset)
-        self.steps_per_epoch = steps_per_epoch(len(self.dataset.splits["train"]), config.data.batch_size)
+        one_pass = steps_per_epoch(len(self.dataset.splits["train"]), config.data.batch_size)  # refuses a batch
+        self.steps_per_epoch = config.run.steps_per_epoch or one_pass  # larger than the data, with either setting
 
     # --- what the loop reads ---------------------------------------------------------------------------------
     @property
     def shards(self) -> int:
-        """Batches are built as this many stacked shards (one per device for graphs), or flat (1)."""
-        return self.parallel.num_devices if self.shards_batches else 1
+        """Batches are built as this many stacked shards (one per data-parallel device for graphs), or flat (1)."""
+        return self.parallel.batch_shards if self.shards_batches else 1
 
     @property
     def total_steps(self) -> int:
         return self.steps_per_epoch * self.config.run.epochs
+
+    def eval_examples_limit(self) -> int | None:
+        """The most examples one default evaluation batch should hold (None: no limit beyond ~1024)."""
+        return None
 
     def prepare_data(self, dataset: Dataset) -> Dataset:
         """The data set the task trains on (a corpus becomes windows or co-occurrences, say)."""
@@ -91,6 +96,13 @@ class Task:
 
     def write_reports(self, workdir: Path, test: dict[str, Any]) -> None:
         """Plots beside the learning curves (e.g. a confusion matrix)."""
+
+    def write_outputs(self, workdir: Path, state: TrainState) -> None:
+        """Files of the trained state a user takes away beside the checkpoints (LoRA adapters on their own)."""
+
+    def result_state(self, state: TrainState) -> TrainState:
+        """What TrainResult.state holds: the final state, in the form the result model applies."""
+        return state
 
     @classmethod
     def headline(cls, summary: dict[str, Any]) -> str:

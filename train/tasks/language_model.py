@@ -11,6 +11,9 @@ from train.tasks.registry import register_task
 from train.tasks.supervised import SupervisedTask
 
 
+EVAL_LOGITS = 1 << 26  # logits one default evaluation batch may hold
+
+
 @register_task("language_model")
 class LanguageModelTask(SupervisedTask):
     data_kinds = ("language_model",)
@@ -19,16 +22,37 @@ class LanguageModelTask(SupervisedTask):
     def inputs(self):
         return no_transform
 
+    def eval_examples_limit(self) -> int:
+        # The eval step materialises logits [B, T, V] before reducing them: keep them near 256 MB of float32.
+        return max(1, EVAL_LOGITS // (self.dataset.input_shape[0] * self.dataset.num_classes))
+
     def weights(self):
         return token_weights(self.dataset.pad_id)  # the data set's padding, not a constant
 
     def metrics(self, results: dict[str, np.ndarray]) -> dict[str, Any]:
-        return token_metrics(results)
+        metrics = token_metrics(results)
+        chars = characters_per_token(self.dataset.codec)
+        if chars is not None:  # character or byte-level BPE tokens: the same figure for both
+            metrics["nats_per_char"] = float(results["loss"].sum()) / max(1, int(chars[results["targets"]].sum()))
+        return metrics
 
     @classmethod
     def headline(cls, summary: dict[str, Any]) -> str:
-        return (f"test cross-entropy {summary['test_loss']:.4f} nats/token, perplexity "
+        per_char = f" ({summary['test_nats_per_char']:.4f} nats/char)" if "test_nats_per_char" in summary else ""
+        return (f"test cross-entropy {summary['test_loss']:.4f} nats/token{per_char}, perplexity "
                 f"{summary['test_perplexity']:.2f}, token accuracy {summary['test_accuracy']:.4f}")
+
+
+def characters_per_token(codec) -> np.ndarray | None:
+    """int [V]: the characters each id spells, for codecs where that is defined (characters: 1, specials 0;
+    byte-level BPE: its table); None for word tokens, whose spacing the codec does not keep."""
+    if hasattr(codec, "chars_per_token"):
+        return codec.chars_per_token
+    if getattr(getattr(codec, "tokenizer", None), "name", None) == "char":
+        from zoo.text.vocab import SPECIALS
+
+        return np.asarray([0 if token in SPECIALS else len(token) for token in codec.vocab.tokens], np.int64)
+    return None
 
 
 def token_metrics(sums: dict[str, np.ndarray]) -> dict[str, float]:

@@ -8,6 +8,7 @@ initial variables (seeded init, pretrained backbone, pretrained word vectors) an
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Callable
 
 import jax
@@ -21,8 +22,13 @@ from train.optim import make_optimizer
 from train.state import create_train_state, init_variables
 from train.steps.supervised import (SupervisedStep, class_hits, example_weights, per_example, plain_call,
                                     teacher_forced_call)
+from train.steps.lora import LORA_KEY, model_view, split_adapters, with_adapters
 from train.tasks.base import Task, build_model, model_has_field, training_copy
 from zoo.errors import ZooError
+
+
+ADAPTERS_FILE = "adapters.safetensors"  # a LoRA run's adapters in the workdir, loadable on their own
+LORA_SEED_STREAM = 0x10A  # the adapters' draws: their own stream of the run's seed, apart from the model's init
 
 
 class SupervisedTask(Task):
@@ -35,17 +41,22 @@ class SupervisedTask(Task):
         super().__init__(config, card, dataset, parallel)
         self.model = build_model(card, self.dataset, config, **self.model_fields())
         head = tuple(card.head)
+        self.lora = config.transfer.lora()
         transferring = config.transfer.freeze_backbone or config.transfer.backbone_lr_scale != 1.0
-        if transferring or config.transfer.pretrained:
-            if not head:
-                raise ZooError(f"{card.name}'s card names no classifier head, so its backbone cannot be frozen, "
-                               "trained at a different rate or replaced by pretrained weights; drop "
-                               "--freeze-backbone / --backbone-lr-scale / --pretrained")
-        self.trainable = head if config.transfer.freeze_backbone else ()
+        if transferring and not head:
+            raise ZooError(f"{card.name}'s card names no classifier head, so its backbone cannot be frozen or "
+                           "trained at a different rate; drop --freeze-backbone / --backbone-lr-scale"
+                           + (" (--lora R trains adapters on frozen weights)" if card.task == "language_model"
+                              else ""))
+        if self.lora is not None and transferring:
+            raise ZooError("--lora freezes every weight and trains adapters only; drop --freeze-backbone / "
+                           "--backbone-lr-scale, or drop --lora")
+        self.trainable = (LORA_KEY,) if self.lora is not None else head if config.transfer.freeze_backbone else ()
         self.step = SupervisedStep(
             training_copy(self.model, parallel), self.optimizer(), get_loss(config.task.loss or card.loss),
             call=teacher_forced_call if card.reads_targets else self.call, inputs=self.inputs(), weights=self.weights(), hits=self.hits, report=self.report,
-            trainable=self.trainable, aux_loss_weight=self.aux_loss_weight())
+            trainable=self.trainable, aux_loss_weight=self.aux_loss_weight(),
+            view=None if self.lora is None else model_view(self.lora))
         self.embedding_coverage = None
 
     # --- hooks ---------------------------------------------------------------------------------------------------
@@ -92,13 +103,18 @@ class SupervisedTask(Task):
         example_x, example_y = self.dataset.splits["train"].take(np.arange(1))
         example_x = self.step.inputs(example_x)
         variables = init_variables(self.model, example_x, config.run.seed, **self.call_kwargs(example_y))
-        if self.trainable or config.transfer.backbone_lr_scale != 1.0 or config.transfer.pretrained:
-            transfer.check_head(card.name, tuple(card.head), variables["params"])
-        if config.transfer.pretrained:
-            variables = transfer.with_pretrained(card.name, config.transfer.pretrained, variables, tuple(card.head))
+        head = tuple(card.head)
+        if config.transfer.freeze_backbone or config.transfer.backbone_lr_scale != 1.0 or (
+                config.transfer.pretrained and head):
+            transfer.check_head(card.name, head, variables["params"])
+        if config.transfer.pretrained:  # a fresh head under a pretrained backbone; a headless card: every weight
+            variables = transfer.with_pretrained(card.name, config.transfer.pretrained, variables, head)
         if config.text.embeddings:
             variables, self.embedding_coverage = transfer.with_word_vectors(variables, config.text.embeddings,
                                                                             self.dataset.codec, config.run.seed)
+        if self.lora is not None:
+            lora_key = jax.random.fold_in(jax.random.key(config.run.seed), LORA_SEED_STREAM)
+            variables = {**variables, "params": with_adapters(variables["params"], self.lora, lora_key)}
         return jax.device_get(create_train_state(self.model, self.step.tx, example_x, config.run.seed,
                                                  variables=variables, trainable=self.trainable))
 
@@ -113,7 +129,26 @@ class SupervisedTask(Task):
         return self.model
 
     def summary_extras(self) -> dict[str, Any]:
-        return {} if self.embedding_coverage is None else {"embedding_coverage": self.embedding_coverage}
+        extras = {} if self.embedding_coverage is None else {"embedding_coverage": self.embedding_coverage}
+        if self.lora is not None:
+            extras["lora"] = {"rank": self.lora.rank, "alpha": self.lora.alpha, "targets": list(self.lora.targets)}
+        return extras
+
+    def result_state(self, state):
+        """With LoRA, the state a user applies: the adapters merged into the weights (the workdir keeps them
+        apart: checkpoints, and adapters.safetensors on their own)."""
+        if self.lora is None:
+            return state
+        net = state.network()
+        return state.with_network("model", net.replace(params=jax.device_get(self.step.model_params(net.params))))
+
+    def write_outputs(self, workdir, state) -> None:
+        if self.lora is None:
+            return
+        from zoo.layers.lora_files import save_adapters
+
+        save_adapters(Path(workdir) / ADAPTERS_FILE, split_adapters(jax.device_get(state.network().params))[1],
+                      self.lora)
 
 
 def _matrices(params):

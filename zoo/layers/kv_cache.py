@@ -89,18 +89,19 @@ def positions_from_mask(attention_mask: jax.Array) -> jax.Array:
 
 def run_causal_blocks(blocks: Sequence[Any], x: jax.Array, real: jax.Array, positions: jax.Array, *, train: bool,
                       cache: Sequence[KVCache] | None, model: str):
-    """x [B, T, D] through a decoder-only model's blocks (EncoderBlock(causal=True)), each with its own layer's
-    cache when decoding. Returns x, or (x, new caches) with a cache."""
+    """x [B, T, D] through a decoder-only model's blocks (zoo.layers.transformer_blocks.causal_block_class: called
+    positionally, so a rematerialised block holds `train` static), each with its own layer's cache when decoding.
+    Returns x, or (x, new caches) with a cache."""
     if cache is None:
         for block in blocks:
-            x = block(x, token_mask=real, positions=positions, train=train)
+            x = block(x, real, positions, train)
         return x
     if len(cache) != len(blocks):
         raise SettingError(f"{model}: got {len(cache)} KV caches for {len(blocks)} layers; build them with "
                            "model.init_cache(batch, slots)")
     new_cache = []
     for block, layer_cache in zip(blocks, cache):
-        x, layer_cache = block(x, token_mask=real, positions=positions, train=train, cache=layer_cache)
+        x, layer_cache = block(x, real, positions, train, layer_cache)
         new_cache.append(layer_cache)
     return x, tuple(new_cache)
 

@@ -118,6 +118,29 @@ class EncoderBlock(_Block):
         return outputs if len(outputs) > 1 else x
 
 
+class CausalBlock(EncoderBlock):
+    """EncoderBlock(causal=True) of a decoder-only language model, called with positional arguments: jax.checkpoint
+    traces keyword arguments, so `train` (a Python bool that picks dropout on or off) must be positional for
+    nn.remat to hold it static (static_argnums). Same fields, same parameters as EncoderBlock."""
+
+    causal: bool = True
+
+    def __call__(self, x, token_mask, positions, train: bool = False, cache: KVCache | None = None):
+        return super().__call__(x, token_mask=token_mask, positions=positions, train=train, cache=cache)
+
+
+# self, x, token_mask, positions, train: `train` is argument 4 (nn.remat counts the module as 0).
+_TRAIN_ARGNUM = 4
+
+
+def causal_block_class(remat: bool = False) -> type[nn.Module]:
+    """CausalBlock, or with `remat` the same block under nn.remat (gradient checkpointing): its activations are
+    recomputed in the backward pass instead of kept from the forward one, so a step holds one block's
+    activations at a time instead of every block's (memory for about a third more compute). Parameter names,
+    shapes, values, losses and gradients are unchanged, so checkpoints and pretrained weights load either way."""
+    return nn.remat(CausalBlock, static_argnums=(_TRAIN_ARGNUM,)) if remat else CausalBlock
+
+
 class DecoderBlock(_Block):
     """x [B, T, D] (target so far), memory [B, S, Dm] (encoder output) -> [B, T, D]:
     causal self-attention, cross attention over the memory, then feed-forward."""

@@ -116,6 +116,14 @@ class BPETokenizer:
                                       f"{self.vocab_size - 1}); pass ids this tokenizer produced")
         return token
 
+    def id_to_bytes(self, token_id: int) -> bytes:
+        """The bytes one id spells (a character may be split over several ids)."""
+        token = self._bytes_by_id[token_id] if 0 <= token_id < self.vocab_size else None
+        if token is None:
+            raise TokenizerInputError(f"token id {token_id} is not in the vocabulary (ids run from 0 to "
+                                      f"{self.vocab_size - 1}); pass ids this tokenizer produced")
+        return token
+
     # -- encoding --------------------------------------------------------------------------------------------
 
     def _pieces(self, text: str) -> list[Piece]:

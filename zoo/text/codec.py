@@ -81,3 +81,18 @@ class TextCodec:
         except (UnicodeDecodeError, json.JSONDecodeError) as err:
             raise CodecFileError(f"{path} is not valid JSON ({err}); pass a file written by TextCodec.save") from err
         return cls.from_json(data, str(path))
+
+
+def load_codec(path: str | os.PathLike):
+    """The codec a run saved (codec.json): a TextCodec, or the pretrained BPE it names (zoo.text.bpe_codec)."""
+    path = Path(path)
+    if path.is_file():
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            data = None  # TextCodec.load says what is wrong
+        if isinstance(data, dict) and data.get("format") == "zoo.text.BPECodec":
+            from zoo.text.bpe_codec import BPECodec
+
+            return BPECodec.from_json(data, str(path))
+    return TextCodec.load(path)

@@ -22,7 +22,7 @@ import jax.numpy as jnp
 from zoo.errors import InputShapeError
 from zoo.layers.kv_cache import KVCache, default_positions, run_causal_blocks
 from zoo.layers.positions import LearnedPositions
-from zoo.layers.transformer_blocks import EncoderBlock
+from zoo.layers.transformer_blocks import causal_block_class
 from zoo.sequence.tokens import check_token_ids
 from zoo.weights.hf_gpt2 import gpt2_key, gpt2_state_dict
 
@@ -50,6 +50,7 @@ class GPT(nn.Module):
     dropout_rate: float = 0.1  # on embeddings and each sublayer's output (GPT-2's embd_pdrop, resid_pdrop)
     attention_dropout_rate: float = 0.1  # on attention weights (attn_pdrop)
     tie_embeddings: bool = True  # logits = h @ wte^T; False adds an untied `lm_head` (no bias)
+    remat: bool = False  # gradient checkpointing: recompute each block's activations in the backward pass
     dtype: Any = None
     param_dtype: Any = jnp.float32
 
@@ -62,11 +63,12 @@ class GPT(nn.Module):
         self.drop = nn.Dropout(self.dropout_rate)
         # GPT-2's block: pre-LN, one fused c_attn projection, tanh-approximate GELU ('gelu_new'), no dropout on
         # the MLP's hidden activations (only after c_proj, which the block's dropout_rate covers).
-        self.h = [EncoderBlock(num_heads=self.num_heads, mlp_dim=self.mlp_dim or 4 * self.hidden_size,
-                               causal=True, norm_first=True, fused_qkv=True, activation="gelu_tanh",
-                               norm_eps=self.norm_eps, dropout_rate=self.dropout_rate,
-                               attention_dropout_rate=self.attention_dropout_rate, kernel_init=init,
-                               out_kernel_init=residual_init, **common)
+        block = causal_block_class(self.remat)
+        self.h = [block(num_heads=self.num_heads, mlp_dim=self.mlp_dim or 4 * self.hidden_size,
+                        causal=True, norm_first=True, fused_qkv=True, activation="gelu_tanh",
+                        norm_eps=self.norm_eps, dropout_rate=self.dropout_rate,
+                        attention_dropout_rate=self.attention_dropout_rate, kernel_init=init,
+                        out_kernel_init=residual_init, **common)
                   for _ in range(self.num_layers)]
         self.ln_f = nn.LayerNorm(epsilon=self.norm_eps, **common)
         if not self.tie_embeddings:

@@ -21,7 +21,7 @@ import jax.numpy as jnp
 from zoo.errors import SettingError
 from zoo.layers.kv_cache import KVCache, default_positions, run_causal_blocks
 from zoo.layers.norms import RMSNorm
-from zoo.layers.transformer_blocks import EncoderBlock
+from zoo.layers.transformer_blocks import causal_block_class
 from zoo.sequence.tokens import check_token_ids
 from zoo.weights.hf_llama import llama_key
 
@@ -45,6 +45,7 @@ class Llama(nn.Module):
     max_positions: int = 2048  # context length the model was trained for (checked when decoding)
     tie_embeddings: bool = False  # the head is the embedding table (SmolLM2, Llama 3.2 1B)
     dropout_rate: float = 0.0  # on each sublayer's output; Llama itself uses none
+    remat: bool = False  # gradient checkpointing: recompute each block's activations in the backward pass
     dtype: Any = None
     param_dtype: Any = jnp.float32
 
@@ -55,11 +56,12 @@ class Llama(nn.Module):
         common = dict(dtype=self.dtype, param_dtype=self.param_dtype)
         init = nn.initializers.normal(0.02)  # Hugging Face's initializer_range
         self.embed_tokens = nn.Embed(self.vocab_size, self.hidden_size, embedding_init=init, **common)
-        self.layers = [EncoderBlock(num_heads=self.num_heads, num_kv_heads=self.num_kv_heads, head_dim=self.head_dim,
-                                    mlp_dim=self.mlp_dim, causal=True, norm_first=True, norm="rmsnorm",
-                                    norm_eps=self.norm_eps, activation="swiglu", use_bias=False,
-                                    rotary_base=self.rope_base, dropout_rate=self.dropout_rate, kernel_init=init,
-                                    **common)
+        block = causal_block_class(self.remat)
+        self.layers = [block(num_heads=self.num_heads, num_kv_heads=self.num_kv_heads, head_dim=self.head_dim,
+                             mlp_dim=self.mlp_dim, causal=True, norm_first=True, norm="rmsnorm",
+                             norm_eps=self.norm_eps, activation="swiglu", use_bias=False,
+                             rotary_base=self.rope_base, dropout_rate=self.dropout_rate, kernel_init=init,
+                             **common)
                        for _ in range(self.num_layers)]
         self.norm = RMSNorm(self.norm_eps, **common)
         if not self.tie_embeddings:

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from zoo.errors import ZooError
+from zoo.text.pretrained_vocab import TokenizerVocabulary
 from zoo.text.wordpiece import WordPieceTokenizer
 
 FORMAT = "zoo.text.WordPieceCodec"
@@ -43,21 +44,6 @@ def _named_path(name: str) -> Path:
     return path
 
 
-class _Vocabulary:
-    """The codec's vocabulary as the data pipeline asks for it: its size, its tokens in id order, id lookups."""
-
-    def __init__(self, tokenizer: WordPieceTokenizer):
-        self._tokenizer = tokenizer
-        size = max(tokenizer.vocab.values()) + 1
-        self.tokens = tuple(tokenizer.id_to_token(i) for i in range(size))
-
-    def __len__(self) -> int:
-        return len(self.tokens)
-
-    def id(self, token: str) -> int | None:
-        return self._tokenizer.token_to_id(token)
-
-
 @dataclasses.dataclass(frozen=True, eq=False)
 class WordPieceCodec:
     tokenizer: WordPieceTokenizer
@@ -70,8 +56,8 @@ class WordPieceCodec:
         return cls(WordPieceTokenizer.from_file(path), name, hashlib.sha256(path.read_bytes()).hexdigest())
 
     @functools.cached_property
-    def vocab(self) -> _Vocabulary:
-        return _Vocabulary(self.tokenizer)
+    def vocab(self) -> TokenizerVocabulary:
+        return TokenizerVocabulary(self.tokenizer, max(self.tokenizer.vocab.values()) + 1)
 
     @property
     def pad_id(self) -> int:
