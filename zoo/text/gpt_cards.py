@@ -44,7 +44,9 @@ def register_all() -> None:
             "val_loss", 1.88, "tiny Shakespeare (nanoGPT's shakespeare_char: 1.1 M characters, 90/10 split)",
             "nanoGPT README (Karpathy, github.com/karpathy/nanoGPT), the CPU 'baby GPT' run of this size: "
             "4 layers, 4 heads, 128 wide, context 64, 2000 iterations of batch 12, dropout 0 -> validation loss "
-            "1.88 nats/char in about 3 CPU minutes; not yet measured with this repository's loop"),
+            "1.88 nats/char in about 3 CPU minutes. Measured here on the complete works (5 M characters): 1.615 "
+            "validation nats/char after 3,096 steps of batch 16 x 128, AdamW 3e-3 (12.5 min on 2 CPU cores; "
+            "benchmarks/lm_equal_time.py)"),
         description="A baby GPT (nanoGPT's CPU configuration): GPT-2's architecture at 4 layers, 128 wide, 4 heads, "
                     "context 256, no dropout; for character-level Shakespeare on a CPU.",
         defaults={"vocab_size": 88, "hidden_size": 128, "num_layers": 4, "num_heads": 4, "max_positions": 256,
