@@ -106,8 +106,8 @@ class _Run:
 
 
 def default_eval_batch(batch_size: int, limit: int | None) -> int:
-    """A multiple of the training batch near 1024 examples, or the largest under the task's `limit` (a 49k-token
-    vocabulary's logits: 1024 windows would need tens of GB); never below the training batch."""
+    """A multiple of the training batch near 1024 examples, or the largest under the task's `limit` (outputs too
+    large to hold 1024 of at once); never below the training batch."""
     target = 1024 if limit is None else min(1024, limit)
     return batch_size * max(1, target // batch_size)
 
