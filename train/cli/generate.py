@@ -140,11 +140,18 @@ def _latest_params(workdir: Path, model_name: str) -> dict:
         checkpointer.close()
 
 
+def _is_bpe(codec) -> bool:
+    """A run on a pretrained byte-level BPE (--tokenizer smollm2), not a vocabulary built from its text."""
+    from zoo.text.bpe_codec import BPECodec
+
+    return isinstance(codec, BPECodec)
+
+
 def encode_prompt(codec, prompt: str) -> np.ndarray:
     """Prompt text -> ids [P]; an empty prompt starts a new line (or, without one in the vocabulary, <bos>)."""
     from zoo.text.vocab import BOS_ID, SPECIALS, UNK_ID
 
-    if not hasattr(codec, "tokenizer") or not hasattr(codec.tokenizer, "join"):  # a pretrained BPE: no <unk>
+    if _is_bpe(codec):  # a pretrained BPE spells any text: no <unk>
         return codec.encode(prompt or "\n")
     if not prompt:
         newline = codec.vocab.id("\n")
@@ -173,8 +180,7 @@ def generate(model_name: str, workdir: str | Path, *, prompt: str = "", length: 
                             "use a smaller K, or 0 for no filtering")
     prompt_ids = np.tile(encode_prompt(codec, prompt), (num_samples, 1))
     # No special tokens: the continuation is exactly `length` characters of the vocabulary.
-    never = (PAD_ID, UNK_ID, BOS_ID, EOS_ID) if hasattr(codec.tokenizer, "join") else \
-        tuple(sorted(codec.tokenizer.special_ids))  # a pretrained BPE: its special tokens
+    never = tuple(sorted(codec.tokenizer.special_ids)) if _is_bpe(codec) else (PAD_ID, UNK_ID, BOS_ID, EOS_ID)
     key = jax.random.key(seed)
     if hasattr(model, "init_cache"):  # Transformers (GPT, Llama): KV-cache decoding, one while_loop
         from zoo.text.generation import Sampling, generate as generate_cached
@@ -190,7 +196,7 @@ def generate(model_name: str, workdir: str | Path, *, prompt: str = "", length: 
                                 "--temperature and --top-k")
         ids = sample(model, variables, prompt_ids, length, key, temperature=temperature, top_k=top_k,
                      greedy=greedy, suppress_ids=never)
-    if not hasattr(codec.tokenizer, "join"):  # a pretrained BPE spells its own text
+    if _is_bpe(codec):  # a pretrained BPE spells its own text
         return [prompt + codec.decode(row) for row in ids]
     # Joined the tokenizer's way: nothing between characters, a space between words.
     return [codec.tokenizer.join([*codec.tokenizer(prompt), *codec.vocab.decode(row)]) for row in ids]
